@@ -1,0 +1,553 @@
+"""Recording ops and walking them backwards.
+
+Every differentiable op is a ``Function`` subclass. Calling ``Op.apply(*inputs)`` runs
+``forward`` on the raw arrays; when grad mode is on and an input requires grad, the
+``Function`` instance stays behind as the node of the graph: the output tensor points to
+it (``grad_fn``) and it points to where each input's gradient goes (``next_edges``).
+
+``backward`` walks those nodes from the output in reverse topological order, without
+recursion, calling each node's ``backward`` with the gradient of its outputs. Backward
+formulas are written with Tensor ops: with ``create_graph=True`` they are recorded like
+any forward computation, which is what makes double backward work for every op.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+
+from minigrad import backend
+
+# ------------------------------------------------------------------------ grad mode
+# Grad mode is per process (not per thread): a flag read on every op.
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def _set_grad_enabled(mode: bool) -> None:
+    global _grad_enabled
+    _grad_enabled = bool(mode)
+
+
+class _GradModeContext:
+    """A context manager that is also a decorator (``@no_grad()`` or ``@no_grad``)."""
+
+    mode: bool
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is not None and callable(func):  # bare @no_grad
+            return self(func)
+        return self
+
+    def __enter__(self):
+        self._prev = _grad_enabled
+        _set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self._prev)
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Ops inside record nothing: for evaluation and parameter updates."""
+
+    mode = False
+
+
+class enable_grad(_GradModeContext):
+    """Turn recording back on inside a ``no_grad`` block."""
+
+    mode = True
+
+
+class set_grad_enabled:
+    """``set_grad_enabled(False)`` switches recording off at once; as a context it restores."""
+
+    def __init__(self, mode: bool):
+        self._prev = _grad_enabled
+        _set_grad_enabled(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self._prev)
+
+
+# --------------------------------------------------------------------- saved tensors
+class SavedTensor:
+    """What a node keeps for backward: an input Tensor, one of its own outputs, or a constant.
+
+    The version of a saved tensor is remembered so that backward can tell, and say, when
+    the tensor was changed in place after the op used it. An output is kept as its array
+    (not its Tensor, which would point back at the node: a reference cycle) and becomes a
+    Tensor again, attached to the node, when backward asks for it.
+    """
+
+    __slots__ = ("tensor", "data", "output_nr", "counter", "version")
+
+    def __init__(self, tensor=None, data=None, output_nr=-1, counter=None, version=0):
+        self.tensor, self.data, self.output_nr = tensor, data, output_nr
+        self.counter, self.version = counter, version
+
+    def unpack(self, node: Function):
+        if self.tensor is not None:
+            current = self.tensor._version_value()
+            if current != self.version:
+                raise _modified_error(node, self.tensor.shape, self.version, current)
+            return self.tensor
+        if self.output_nr >= 0:
+            if self.counter.value != self.version:
+                raise _modified_error(node, self.data.shape, self.version, self.counter.value)
+            out = Tensor._make(self.data, True, node, self.output_nr)
+            out._version = self.counter
+            return out
+        return Tensor._make(self.data)
+
+
+def _modified_error(node, shape, saved, current):
+    return RuntimeError(
+        f"{node.name}: a tensor of shape {tuple(shape)} that backward needs was modified in "
+        f"place after the op used it (version {current}, saved at version {saved}); "
+        "change it out of place, or .clone() it before the in-place op"
+    )
+
+
+class VersionCounter:
+    """Counts in-place changes to an array; views share their base's counter."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+# ------------------------------------------------------------------------- Function
+class Function:
+    """One op. Subclasses define:
+
+    - ``forward(self, *arrays, **params)``: arrays in, an array (or a tuple) out. Call
+      ``self.save_for_backward(*arrays)`` with what backward needs, and keep plain
+      values (shapes, dims) as attributes.
+    - ``backward(self, *grads)``: one gradient Tensor per output in, one gradient per
+      input out (a tuple when there are several inputs; ``None`` where an input needs
+      none, see ``needs_input_grad``), written with Tensor ops.
+
+    Inputs may be Tensors or constants (Python numbers, arrays). Gradients come back in
+    the shape of the op's output broadcast; the engine sums them down to each input's
+    shape and casts them to its dtype, so no op undoes broadcasting itself.
+    """
+
+    registry: dict[str, type] = {}
+    n_outputs = 1
+    view = False  # True for ops whose output may share memory with their first input
+    exact_dtype = False  # True for ops whose output dtype is chosen, not promoted (casts)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            if cls.__name__ in Function.registry:
+                raise TypeError(f"op {cls.__name__} is registered twice")
+            Function.registry[cls.__name__] = cls
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+    def save_for_backward(self, *arrays) -> None:
+        self._to_save = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = self.__dict__.get("_saved")
+        if saved is None:
+            raise _freed_error(self)
+        return tuple(s.unpack(self) if type(s) is SavedTensor else s for s in saved)
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        return tuple(edge is not None for edge in self.next_edges)
+
+    def register_prehook(self, output_nr: int, hook):
+        hooks = self.__dict__.setdefault("pre_hooks", {})
+        hooks.setdefault(output_nr, []).append(hook)
+        return _HookHandle(hooks[output_nr], hook)
+
+    def release(self) -> None:
+        """Free everything the node holds (saved arrays, edges): the graph is spent."""
+        self.__dict__.clear()
+        self._freed = True
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on ``inputs`` and, when gradients are needed, record it."""
+        arrays = []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                if x._requires_grad:
+                    record = True
+            else:
+                arrays.append(x)
+        record = record and _grad_enabled
+        if backend.cupy is not None and not backend.same_device(arrays):
+            devices = ", ".join(x.device for x in inputs if isinstance(x, Tensor))
+            raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {devices}")
+
+        fn = cls.__new__(cls)
+        fn._to_save = None
+        try:
+            out = fn.forward(*arrays, **params)
+        except (ValueError, IndexError, TypeError) as error:
+            raise _op_error(cls.__name__, error, inputs) from error
+
+        raw = out if type(out) is tuple else (out,)
+        outputs = tuple(_as_output(o, inputs, cls.exact_dtype) for o in raw)
+        if len(raw) > 1:
+            fn.n_outputs = len(raw)
+
+        results = []
+        for i, data in enumerate(outputs):
+            grad = record and data.dtype.kind == "f"
+            results.append(Tensor._make(data, grad, fn if grad else None, i))
+        if cls.view:
+            _link_view(results[0], inputs[0])
+
+        if record:
+            fn.next_edges = tuple(_edge(x) for x in inputs)
+            if fn._to_save is not None:
+                fn._saved = tuple(_pack(a, inputs, arrays, raw, results) for a in fn._to_save)
+        del fn._to_save
+        return results[0] if len(results) == 1 else tuple(results)
+
+
+def _as_output(data, inputs, exact_dtype):
+    """An op's raw result as an array of the dtype PyTorch would give."""
+    if not backend.is_array(data):  # a NumPy scalar (from a 0-d input) or a Python number
+        data = backend.array_module(next((x.data for x in inputs if isinstance(x, Tensor)), None)).asarray(data)
+    if data.dtype is backend.float64 and not exact_dtype and backend.get_default_dtype() is not backend.float64:
+        # A Python float or an integer input must not promote the result to float64.
+        if not any(isinstance(x, Tensor) and x.data.dtype is backend.float64 for x in inputs):
+            data = data.astype(backend.get_default_dtype())
+    return data
+
+
+def _edge(x):
+    """Where the gradient for input ``x`` goes: (node or leaf, output_nr, shape, dtype)."""
+    if not isinstance(x, Tensor) or not x._requires_grad:
+        return None
+    target = x.grad_fn if x.grad_fn is not None else x
+    return (target, x._output_nr, x.data.shape, x.data.dtype)
+
+
+def _pack(array, inputs, arrays, raw_outputs, results):
+    """Classify a saved array: one of the op's inputs, one of its outputs, or a constant."""
+    for x, a in zip(inputs, arrays):
+        if a is array and isinstance(x, Tensor):
+            return SavedTensor(tensor=x, version=x._version_value())
+    for i, (raw, out) in enumerate(zip(raw_outputs, results)):
+        if raw is array:  # (a NumPy scalar output became a 0-d array in results)
+            counter = out._version_counter()
+            return SavedTensor(data=out.data, output_nr=i, counter=counter, version=counter.value)
+    if not backend.is_array(array):  # None or a Python number: kept as it is
+        return array
+    return SavedTensor(data=array)
+
+
+def _link_view(out, base):
+    """An output that shares memory with its input shares its version counter too."""
+    if isinstance(base, Tensor) and backend.array_module(out.data).may_share_memory(out.data, base.data):
+        out._version = base._version_counter()
+        out._base = base if base._base is None else base._base
+
+
+def _describe(inputs) -> str:
+    parts = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            parts.append(f"Tensor{tuple(x.shape)} {x.dtype}")
+        elif backend.is_array(x):
+            parts.append(f"array{tuple(x.shape)} {x.dtype}")
+        else:
+            parts.append(type(x).__name__)
+    return ", ".join(parts)
+
+
+def _op_error(name, error, inputs):
+    message = f"{name}: {error} (inputs: {_describe(inputs)})"
+    if isinstance(error, IndexError):
+        return IndexError(message)
+    if isinstance(error, TypeError):
+        return TypeError(message)
+    return RuntimeError(message)
+
+
+def _freed_error(node):
+    return RuntimeError(
+        f"{node.name}: trying to backward through the graph a second time (or to read "
+        "saved tensors after backward freed them); pass retain_graph=True to the first "
+        "backward if you need to go through the graph again"
+    )
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# --------------------------------------------------------------------------- engine
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
+    tensors, grads = _roots(tensors, grad_tensors, "backward")
+    _run(tensors, grads, retain_graph, create_graph, capture=None)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated."""
+    outputs, grads = _roots(outputs, grad_outputs, "grad")
+    single = isinstance(inputs, Tensor)
+    inputs = (inputs,) if single else tuple(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x._requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    captured = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
+    result = []
+    for i, x in enumerate(inputs):
+        g = captured.get(_capture_key(x))
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} was not used to compute the outputs; pass allow_unused=True to get None"
+            )
+        result.append(g)
+    return tuple(result)
+
+
+def _roots(tensors, grads, caller):
+    tensors = (tensors,) if isinstance(tensors, Tensor) else tuple(tensors)
+    if grads is None or isinstance(grads, Tensor):
+        grads = (grads,) * len(tensors) if grads is None else (grads,)
+    grads = tuple(grads)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"{caller}: got {len(tensors)} tensors but {len(grads)} gradients")
+    seeds = []
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        if not t._requires_grad:
+            raise RuntimeError(f"{caller}: tensor {i} does not require grad and has no grad_fn")
+        if g is None:
+            if t.data.size != 1:
+                raise RuntimeError(
+                    f"{caller}: a gradient can be created implicitly only for a scalar output; "
+                    f"tensor {i} has shape {tuple(t.shape)}: pass gradient="
+                )
+            g = Tensor._make(backend.array_module(t.data).ones_like(t.data))
+        else:
+            if not isinstance(g, Tensor):
+                g = Tensor._make(backend.as_array(g, t.dtype, t.device))
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(f"{caller}: gradient {i} has shape {tuple(g.shape)}, expected {tuple(t.shape)}")
+        seeds.append(g)
+    return tensors, seeds
+
+
+def _capture_key(x):
+    return ("leaf", id(x)) if x.grad_fn is None else (x.grad_fn, x._output_nr)
+
+
+def _topological_order(roots):
+    """Nodes reachable from ``roots``, each after every node that feeds it a gradient."""
+    order, visited = [], set()
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(_children(root)))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(_children(child))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _children(node):
+    if "_freed" in node.__dict__:
+        raise _freed_error(node)
+    return [e[0] for e in node.next_edges if e is not None and isinstance(e[0], Function)]
+
+
+def _run(roots, seeds, retain_graph, create_graph, capture):
+    if retain_graph is None:
+        retain_graph = create_graph
+    capture_keys = None if capture is None else {_capture_key(x) for x in capture}
+    captured = {}
+    # Arrays handed out as gradients: a leaf's first gradient is copied when it could
+    # share memory with another gradient or with a seed.
+    handed_out = {id(s.data) for s in seeds}
+
+    order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])  # fails if freed
+    buffers = {}
+    for t, g in zip(roots, seeds):
+        if t.grad_fn is None:
+            _deliver_to_leaf(t, g, create_graph, capture_keys, captured, handed_out)
+        else:
+            _accumulate(buffers, t.grad_fn, t._output_nr, g)
+
+    needed = _needed_nodes(order, capture_keys) if capture_keys is not None else None
+
+    previous_mode = _grad_enabled
+    _set_grad_enabled(create_graph)
+    try:
+        for node in order:
+            grads = buffers.pop(node, None)
+            if grads is not None:
+                hooks = node.__dict__.get("pre_hooks")
+                if hooks:
+                    grads = _run_hooks(hooks, grads)
+                if capture_keys is not None:
+                    for nr, g in enumerate(grads):
+                        if (node, nr) in capture_keys and g is not None:
+                            captured[(node, nr)] = g
+                if needed is None or node in needed:
+                    _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out)
+            if not retain_graph:
+                node.release()
+    finally:
+        _set_grad_enabled(previous_mode)
+    return captured
+
+
+def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out):
+    """Call one node's backward and route each input's gradient along its edge."""
+    input_grads = node.backward(*grads)
+    if type(input_grads) is not tuple:
+        input_grads = (input_grads,)
+    edges = node.next_edges
+    if len(input_grads) != len(edges):
+        raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients for {len(edges)} inputs")
+    for edge, g in zip(edges, input_grads):
+        if edge is None or g is None:
+            continue
+        target, nr, shape, dtype = edge
+        g = _conform(g, shape, dtype, node)
+        if isinstance(target, Function):
+            _accumulate(buffers, target, nr, g)
+        else:
+            _deliver_to_leaf(target, g, create_graph, capture_keys, captured, handed_out)
+
+
+def _accumulate(buffers, node, nr, g):
+    slots = buffers.get(node)
+    if slots is None:
+        slots = buffers[node] = [None] * node.n_outputs
+    slots[nr] = g if slots[nr] is None else slots[nr] + g
+
+
+def _needed_nodes(order, capture_keys):
+    """The nodes whose backward leads to a captured input (for ``grad``)."""
+    needed = set()
+    for node in reversed(order):  # children before parents
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            target, nr = edge[0], edge[1]
+            if isinstance(target, Function):
+                if target in needed or (target, nr) in capture_keys:
+                    needed.add(node)
+                    break
+            elif ("leaf", id(target)) in capture_keys:
+                needed.add(node)
+                break
+    return needed
+
+
+def _run_hooks(hooks, grads):
+    grads = list(grads)
+    for nr, fns in hooks.items():
+        for fn in list(fns):
+            if grads[nr] is not None:
+                replaced = fn(grads[nr])
+                if replaced is not None:
+                    grads[nr] = replaced
+    return grads
+
+
+def _conform(g, shape, dtype, node):
+    """Sum a gradient down to its input's shape (undo broadcasting) and cast its dtype."""
+    if not isinstance(g, Tensor):
+        raise TypeError(f"{node.name}.backward returned a {type(g).__name__}, expected a Tensor")
+    if g.data.shape != shape:
+        try:
+            g = g.sum_to(shape)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
+                f"for an input of shape {tuple(shape)}"
+            ) from error
+    if g.data.dtype != dtype:
+        g = g.to(dtype)
+    return g
+
+
+def _deliver_to_leaf(leaf, g, create_graph, capture_keys, captured, handed_out):
+    for hook in leaf._hooks or ():
+        replaced = hook(g)
+        if replaced is not None:
+            g = replaced
+    if capture_keys is not None:
+        key = ("leaf", id(leaf))
+        if key in capture_keys:
+            captured[key] = g if key not in captured else captured[key] + g
+        return
+    if leaf.grad is None:
+        if g.data.base is not None or id(g.data) in handed_out:
+            g = g.clone()
+        handed_out.add(id(g.data))
+        leaf.grad = g if create_graph else g.detach()
+    else:
+        leaf.grad = leaf.grad + g if create_graph else Tensor._make(leaf.grad.data + g.data)
+
+
+def retain_grad_hook(tensor):
+    """A hook that stores a non-leaf tensor's gradient in its ``.grad`` (weakly held)."""
+    ref = weakref.ref(tensor)
+
+    def hook(g):
+        t = ref()
+        if t is not None:
+            t.grad = g if t.grad is None else t.grad + g
+
+    return hook
+
+
+from minigrad.tensor import Tensor  # noqa: E402  (Tensor builds on Function: import after it)

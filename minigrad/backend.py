@@ -1,0 +1,221 @@
+"""The one place that knows NumPy from CuPy.
+
+Every op gets its array module with ``xp = array_module(x)`` and writes the same code
+for both devices: ``"cpu"`` arrays are NumPy's, ``"cuda"`` arrays are CuPy's. No other
+module imports NumPy or CuPy for array math.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy
+
+try:  # CuPy is the optional GPU extra: pip install "minigrad[gpu]"
+    import cupy
+except ImportError:  # pragma: no cover - depends on the machine
+    cupy = None
+
+# ----------------------------------------------------------------------------- dtypes
+float16 = numpy.dtype("float16")
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+int32 = numpy.dtype("int32")
+int64 = numpy.dtype("int64")
+bool_ = numpy.dtype("bool")
+
+_default_float = float32
+
+
+def get_default_dtype() -> numpy.dtype:
+    """The dtype Python floats become (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_dtype(dtype) -> None:
+    """Make Python floats (and float factories) produce ``dtype``: float16/32/64."""
+    global _default_float
+    dtype = numpy.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
+    _default_float = dtype
+
+
+def is_floating(dtype) -> bool:
+    return dtype.kind == "f"
+
+
+# ---------------------------------------------------------------------------- devices
+DEVICES = ("cpu", "cuda")
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy is installed and sees at least one GPU."""
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy raises its own CUDA errors when no driver is present
+        return False
+
+
+def check_device(device) -> str:
+    """Normalise a device name and fail clearly when it cannot be used."""
+    name = str(device)
+    if name.startswith("cuda:"):  # one GPU is supported: cuda:0 is cuda
+        name = "cuda" if name == "cuda:0" else name
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    if name == "cuda" and cupy is None:
+        raise RuntimeError(
+            "device 'cuda' needs CuPy, which is not installed: "
+            "pip install 'minigrad[gpu]' (or cupy-cuda12x matching your CUDA)"
+        )
+    if name == "cuda" and not cuda_is_available():
+        raise RuntimeError("device 'cuda': CuPy is installed but finds no GPU")
+    return name
+
+
+_default_device = "cpu"
+
+
+def get_default_device() -> str:
+    return _default_device
+
+
+def set_default_device(device) -> None:
+    """Make factories create tensors on ``device`` unless told otherwise."""
+    global _default_device
+    _default_device = check_device(device)
+
+
+if os.environ.get("MINIGRAD_DEVICE"):
+    set_default_device(os.environ["MINIGRAD_DEVICE"])
+
+
+def array_module(x):
+    """``numpy`` for CPU arrays, ``cupy`` for GPU arrays (Chainer's get_array_module)."""
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy
+    return numpy
+
+
+def module_for(device: str):
+    return cupy if device == "cuda" else numpy
+
+
+def device_of(x) -> str:
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return "cuda"
+    return "cpu"
+
+
+def same_device(arrays) -> bool:
+    """Whether all arrays live on one device (always true without CuPy)."""
+    if cupy is None:
+        return True
+    kinds = {isinstance(a, cupy.ndarray) for a in arrays if hasattr(a, "dtype") and hasattr(a, "shape")}
+    return len(kinds) <= 1
+
+
+def to_device(x, device: str):
+    """Move an array to ``device`` (a no-op when it is already there)."""
+    if device == "cuda":
+        return cupy.asarray(x)
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy.asnumpy(x)
+    return x
+
+
+def to_numpy(x):
+    return cupy.asnumpy(x) if cupy is not None and isinstance(x, cupy.ndarray) else numpy.asarray(x)
+
+
+def is_array(x) -> bool:
+    return isinstance(x, numpy.ndarray) or (cupy is not None and isinstance(x, cupy.ndarray))
+
+
+def as_array(data, dtype=None, device: str = "cpu"):
+    """Turn Python data or an array into an array on ``device``, as ``torch.tensor`` does:
+    Python floats become the default dtype, arrays keep theirs unless ``dtype`` is given."""
+    if is_array(data) or isinstance(data, numpy.generic):
+        array = data
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+    else:
+        array = numpy.asarray(data)
+        if array.dtype == object:
+            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        elif array.dtype == float64:
+            array = array.astype(_default_float)
+        elif array.dtype.kind in "iu":
+            array = array.astype(int64, copy=False)
+    xp = module_for(device)
+    return xp.asarray(to_device(array, device))
+
+
+# ----------------------------------------------------------------------------- kernels
+def scatter_add(target, index, values) -> None:
+    """``target[index] += values`` with repeated indices accumulating."""
+    xp = array_module(target)
+    if xp is numpy:
+        numpy.add.at(target, index, values)
+    else:  # pragma: no cover - GPU only
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+
+def sliding_window_view(x, window_shape, axis):
+    """A read-only strided view of every window of ``x`` (no copy)."""
+    xp = array_module(x)
+    if xp is numpy:
+        return numpy.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axis)
+    return cupy.lib.stride_tricks.sliding_window_view(x, window_shape, axis=axis)  # pragma: no cover
+
+
+def as_strided(x, shape, strides):
+    xp = array_module(x)
+    if xp is numpy:
+        return numpy.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+    return cupy.lib.stride_tricks.as_strided(x, shape, strides)  # pragma: no cover
+
+
+# ------------------------------------------------------------------------------ random
+class _Generators:
+    """One seeded generator per device; ``manual_seed`` resets all of them."""
+
+    def __init__(self, seed=None):
+        self.seed(seed)
+
+    def seed(self, seed) -> None:
+        self._seed = seed
+        self._cpu = numpy.random.default_rng(seed)
+        self._cuda = None
+
+    def get(self, device: str):
+        if device == "cpu":
+            return self._cpu
+        if self._cuda is None:  # pragma: no cover - GPU only
+            self._cuda = cupy.random.default_rng(self._seed)
+        return self._cuda
+
+    def state(self):
+        return self._cpu.bit_generator.state
+
+    def set_state(self, state) -> None:
+        self._cpu.bit_generator.state = state
+
+
+generators = _Generators()
+
+
+def manual_seed(seed: int) -> None:
+    """Make every random factory, init and dropout reproducible from ``seed``."""
+    generators.seed(int(seed))
+
+
+def generator(device: str = "cpu"):
+    return generators.get(device)

@@ -1,0 +1,129 @@
+"""Matrix products: matmul (with batch broadcasting) and einsum."""
+
+from __future__ import annotations
+
+import string
+
+from minigrad.autograd import Function
+from minigrad.backend import array_module
+from minigrad.tensor import Tensor
+
+
+class Matmul(Function):
+    """``a @ b`` for ``a: (..., n, k)``, ``b: (..., k, m)``; batch dims broadcast."""
+
+    def forward(self, a, b):
+        if a.shape[-1] != b.shape[-2]:
+            raise RuntimeError(
+                f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                f"({a.shape[-1]} != {b.shape[-2]})"
+            )
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
+        return (grad @ b.mT if need_a else None), (a.mT @ grad if need_b else None)
+
+
+class Einsum(Function):
+    """Einstein summation with explicit subscripts (``inputs`` -> ``output``)."""
+
+    def forward(self, *operands, inputs, output):
+        self.inputs, self.output = inputs, output
+        self.shapes = [op.shape for op in operands]
+        self.save_for_backward(*operands)
+        equation = ",".join(inputs) + "->" + output
+        return array_module(operands[0]).einsum(equation, *operands, optimize=len(operands) > 2)
+
+    def backward(self, grad):
+        operands = self.saved_tensors
+        grads = []
+        for i, need in enumerate(self.needs_input_grad):
+            if not need:
+                grads.append(None)
+                continue
+            others = [k for k in range(len(operands)) if k != i]
+            target = self.inputs[i]
+            # The gradient for operand i contracts the output gradient with the other operands.
+            available = set(self.output).union(*(self.inputs[k] for k in others))
+            reached = "".join(c for c in target if c in available)
+            g = Einsum.apply(
+                grad,
+                *(operands[k] for k in others),
+                inputs=(self.output, *(self.inputs[k] for k in others)),
+                output=reached,
+            )
+            if reached != target:  # letters summed away in operand i alone: broadcast back
+                kept = [s if c in available else 1 for c, s in zip(target, self.shapes[i])]
+                g = g.reshape(kept).expand(self.shapes[i])
+            grads.append(g)
+        return tuple(grads)
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product with PyTorch's rules for 1-D arguments and batch broadcasting."""
+    if input.ndim == 0 or other.ndim == 0:
+        raise RuntimeError(
+            f"matmul: both arguments need at least 1 dim, got shapes {tuple(input.shape)} and {tuple(other.shape)}"
+        )
+    a = input.reshape(1, -1) if input.ndim == 1 else input
+    b = other.reshape(-1, 1) if other.ndim == 1 else other
+    out = Matmul.apply(a, b)
+    if input.ndim == 1 or other.ndim == 1:
+        shape = (
+            out.shape[:-2] + (() if input.ndim == 1 else out.shape[-2:-1]) + (() if other.ndim == 1 else out.shape[-1:])
+        )
+        out = out.reshape(shape)
+    return out
+
+
+mm = bmm = matmul
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """``einsum("ij,jk->ik", a, b)``; ``...`` broadcasts; repeated letters within one operand are not supported."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    equation = equation.replace(" ", "")
+    lhs, arrow, rhs = equation.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(operands):
+        raise RuntimeError(f"einsum: the equation names {len(inputs)} operands but {len(operands)} were given")
+    for subs in inputs:
+        letters = subs.replace("...", "")
+        if len(set(letters)) != len(letters):
+            raise NotImplementedError(f"einsum: repeated subscripts within one operand ({subs!r}) are not supported")
+    spare = [c for c in string.ascii_letters if c not in equation]
+    inputs, operands, batch = _expand_ellipsis(inputs, list(operands), spare)
+    if not arrow:  # implicit output: the batch letters, then letters used once, sorted
+        counts = "".join(inputs)
+        rhs = batch + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in batch))
+    rhs = rhs.replace("...", batch)
+    return Einsum.apply(*operands, inputs=tuple(inputs), output=rhs)
+
+
+def _expand_ellipsis(inputs, operands, spare):
+    """Name the dims under ``...`` with spare letters and broadcast them to one shape."""
+    counts = [op.ndim - len(s.replace("...", "")) if "..." in s else 0 for s, op in zip(inputs, operands)]
+    width = max(counts, default=0)
+    batch = "".join(spare[:width])
+    if not width:
+        return inputs, operands, ""
+    sizes = [1] * width
+    for i, (count, op) in enumerate(zip(counts, operands)):
+        start = inputs[i].index("...") if count else 0
+        for j in range(count):
+            size, slot = op.shape[start + j], width - count + j
+            if sizes[slot] not in (1, size) and size != 1:
+                raise RuntimeError(f"einsum: the dims under '...' do not broadcast ({sizes[slot]} vs {size})")
+            sizes[slot] = max(sizes[slot], size)
+    for i, (subs, count) in enumerate(zip(inputs, counts)):
+        if "..." in subs:
+            start = subs.index("...")
+            shape = list(operands[i].shape)
+            shape[start : start + count] = sizes[width - count :]
+            operands[i] = operands[i].expand(shape)
+            inputs[i] = subs.replace("...", batch[width - count :])
+    return inputs, operands, batch

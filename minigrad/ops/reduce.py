@@ -1,0 +1,251 @@
+"""Reductions: sum, mean, var/std, max/min, logsumexp, prod, cumsum, and sum_to.
+
+Every reduction's gradient is the incoming gradient spread back over the reduced dims
+(``_spread``), times a local factor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+from minigrad import backend
+from minigrad.autograd import Function
+from minigrad.backend import array_module
+from minigrad.ops._dims import kept_shape, normalize_dim, normalize_dims
+from minigrad.ops.elementwise import maximum, minimum, sqrt, where
+from minigrad.ops.nondiff import argmax, argmin
+from minigrad.tensor import Tensor
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])
+
+
+def _spread(grad: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
+    """Broadcast a reduction's gradient back to the input's shape."""
+    if not keepdim:
+        grad = grad.reshape(kept_shape(shape, dims))
+    return grad.expand(shape)
+
+
+def _accumulating(x):
+    """Accumulate float16 in float32, as PyTorch does; other dtypes in their own."""
+    return backend.float32 if x.dtype == backend.float16 else None
+
+
+class Sum(Function):
+    def forward(self, x, dims, keepdim):
+        self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        out = x.sum(axis=dims, keepdims=keepdim, dtype=_accumulating(x))
+        return out.astype(x.dtype, copy=False) if x.dtype == backend.float16 else out
+
+    def backward(self, grad):
+        return _spread(grad, self.shape, self.dims, self.keepdim)
+
+
+class Mean(Function):
+    def forward(self, x, dims, keepdim):
+        self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        self.count = math.prod(x.shape[d] for d in dims)
+        out = x.mean(axis=dims, keepdims=keepdim, dtype=_accumulating(x))
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        return _spread(grad / self.count, self.shape, self.dims, self.keepdim)
+
+
+class Var(Function):
+    def forward(self, x, dims, correction, keepdim):
+        self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        self.divisor = math.prod(x.shape[d] for d in dims) - correction
+        self.save_for_backward(x)
+        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        centered = x - x.mean(self.dims, keepdim=True)
+        return _spread(grad, self.shape, self.dims, self.keepdim) * centered * (2.0 / self.divisor)
+
+
+class _ReduceExtremum(Function):
+    """amax / amin: tied elements share the gradient evenly (PyTorch's rule)."""
+
+    def forward(self, x, dims, keepdim):
+        self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        xp = array_module(x)
+        out = xp.amax(x, axis=dims, keepdims=keepdim) if self.pick == "max" else xp.amin(x, axis=dims, keepdims=keepdim)
+        self.save_for_backward(x, out)
+        return out
+
+    def backward(self, grad):
+        x, out = self.saved_tensors
+        ties = x.data == out.data.reshape(kept_shape(self.shape, self.dims))
+        share = (ties / ties.sum(axis=self.dims, keepdims=True)).astype(x.dtype)
+        return _spread(grad, self.shape, self.dims, self.keepdim) * share
+
+
+class Amax(_ReduceExtremum):
+    pick = "max"
+
+
+class Amin(_ReduceExtremum):
+    pick = "min"
+
+
+class Logsumexp(Function):
+    def forward(self, x, dims, keepdim):
+        self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        xp = array_module(x)
+        shift = xp.amax(x, axis=dims, keepdims=True) if x.size else xp.zeros(kept_shape(x.shape, dims), x.dtype)
+        shift = xp.where(xp.isfinite(shift), shift, 0)  # all -inf rows stay -inf, not nan
+        out = xp.log(xp.exp(x - shift).sum(axis=dims, keepdims=True)) + shift
+        out = out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        self.save_for_backward(x, out)
+        return out
+
+    def backward(self, grad):
+        x, out = self.saved_tensors
+        out = out.reshape(kept_shape(self.shape, self.dims))
+        return _spread(grad, self.shape, self.dims, self.keepdim) * (x - out).exp()
+
+
+class Prod(Function):
+    def forward(self, x, dim, keepdim):
+        self.shape, self.dim, self.keepdim = x.shape, dim, keepdim
+        out = x.prod(axis=dim, keepdims=keepdim)
+        self.save_for_backward(x, out)
+        return out
+
+    def backward(self, grad):
+        x, out = self.saved_tensors
+        dims = tuple(range(len(self.shape))) if self.dim is None else (self.dim,)
+        if (x.data == 0).any():
+            others = _product_of_others(x, self.dim)
+        else:
+            others = _spread(out, self.shape, dims, self.keepdim) / x
+        return _spread(grad, self.shape, dims, self.keepdim) * others
+
+
+def _product_of_others(x: Tensor, dim) -> Tensor:
+    """``out[i]`` = the product of every ``x[j]``, ``j != i``, along ``dim`` (exact with zeros)."""
+    if dim is None:
+        return _product_of_others(x.reshape(-1), 0).reshape(x.shape)
+    n = x.shape[dim]
+    moved = x.transpose(dim, -1).unsqueeze(-2)  # (..., 1, n)
+    eye = array_module(x.data).eye(n, dtype=bool)
+    return where(Tensor._make(eye), 1.0, moved).prod(-1).transpose(dim, -1)
+
+
+class Cumsum(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        return array_module(x).cumsum(x, axis=dim)
+
+    def backward(self, grad):
+        return grad.flip(self.dim).cumsum(self.dim).flip(self.dim)
+
+
+class SumTo(Function):
+    """Sum over the dims that broadcasting added or stretched: the gradient of broadcasting."""
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        lead = x.ndim - len(shape)
+        if lead < 0 or any(s not in (1, t) for s, t in zip(shape, x.shape[lead:])):
+            raise RuntimeError(f"sum_to: cannot sum shape {tuple(x.shape)} to {tuple(shape)}")
+        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
+        return x.sum(axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+
+    def backward(self, grad):
+        return grad.expand(self.shape)
+
+
+# -------------------------------------------------------------------- public functions
+def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum over ``dim`` (an int, a tuple, or None for every dim)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return Sum.apply(input, dims=normalize_dims(dim, input.ndim, "sum"), keepdim=keepdim)
+
+
+def mean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _need_float(input, "mean")
+    return Mean.apply(input, dims=normalize_dims(dim, input.ndim, "mean"), keepdim=keepdim)
+
+
+def var(input: Tensor, dim=None, *, correction: int = 1, keepdim: bool = False, unbiased=None) -> Tensor:
+    """Variance with Bessel's ``correction`` (1: divide by n - 1; 0: by n)."""
+    _need_float(input, "var")
+    if unbiased is not None:
+        correction = int(unbiased)
+    return Var.apply(input, dims=normalize_dims(dim, input.ndim, "var"), correction=correction, keepdim=keepdim)
+
+
+def std(input: Tensor, dim=None, *, correction: int = 1, keepdim: bool = False, unbiased=None) -> Tensor:
+    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+
+
+def amax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Amax.apply(input, dims=normalize_dims(dim, input.ndim, "amax"), keepdim=keepdim)
+
+
+def amin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Amin.apply(input, dims=normalize_dims(dim, input.ndim, "amin"), keepdim=keepdim)
+
+
+def _extremum(input, dim, keepdim, other_op, full_op, index_op, name):
+    if isinstance(dim, Tensor):  # max(a, b) is maximum(a, b)
+        return other_op(input, dim)
+    if dim is None:  # a full reduction: ties share the gradient
+        return full_op(input)
+    d = normalize_dim(dim, input.ndim, name)
+    if input.ndim == 0:
+        return MaxMin(input.clone(), Tensor._make(array_module(input.data).zeros((), dtype=backend.int64)))
+    indices = index_op(input, d, keepdim=True)
+    values = input.gather(d, indices)  # the gradient goes to the returned index
+    if not keepdim:
+        values, indices = values.squeeze(d), indices.squeeze(d)
+    return MaxMin(values, indices)
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False):
+    """``max()``: the largest element; ``max(dim)``: (values, indices); ``max(other)``: maximum."""
+    return _extremum(input, dim, keepdim, maximum, amax, argmax, "max")
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False):
+    """``min()``: the smallest element; ``min(dim)``: (values, indices); ``min(other)``: minimum."""
+    return _extremum(input, dim, keepdim, minimum, amin, argmin, "min")
+
+
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``dim``, computed without overflow."""
+    _need_float(input, "logsumexp")
+    return Logsumexp.apply(input, dims=normalize_dims(dim, input.ndim, "logsumexp"), keepdim=keepdim)
+
+
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    if dim is not None:
+        dim = normalize_dim(dim, input.ndim, "prod")
+        if input.ndim == 0:
+            dim = None
+    return Prod.apply(input, dim=dim, keepdim=keepdim)
+
+
+def cumsum(input: Tensor, dim: int) -> Tensor:
+    dim = normalize_dim(dim, input.ndim, "cumsum")
+    if input.ndim == 0:
+        return input.clone()
+    return Cumsum.apply(input, dim=dim)
+
+
+def sum_to(input: Tensor, shape) -> Tensor:
+    """Sum ``input`` down to ``shape``, undoing a broadcast to ``input.shape``."""
+    shape = tuple(shape)
+    if tuple(input.shape) == shape:
+        return input
+    return SumTo.apply(input, shape=shape)
+
+
+def _need_float(input: Tensor, name: str) -> None:
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"{name}: expected a floating-point tensor, got {input.dtype}; convert it with .float()")
