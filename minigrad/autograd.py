@@ -538,6 +538,31 @@ def _deliver_to_leaf(leaf, g, create_graph, capture_keys, captured, handed_out):
         leaf.grad = leaf.grad + g if create_graph else Tensor._make(leaf.grad.data + g.data)
 
 
+def backward_through(composite, inputs, grads, needs_input_grad):
+    """Gradients of ``composite(*inputs)``, recorded so they can be differentiated again.
+
+    A fused op (batch norm, softmax + cross-entropy, attention, ...) computes its first
+    backward with a fast formula on arrays. When backward is itself being recorded
+    (``create_graph=True``: grad mode is on inside ``backward``), it calls this with the
+    composition of primitive ops it replaces, the same function its tests compare it to,
+    so double backward is exact by construction::
+
+        def backward(self, grad):
+            if mg.is_grad_enabled():
+                return backward_through(reference_fn, self.saved_tensors, (grad,), self.needs_input_grad)
+            ...fast path...
+    """
+    with enable_grad():
+        outputs = composite(*inputs)
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    wrt = [x for x, need in zip(inputs, needs_input_grad) if need]
+    pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
+    if not pairs:
+        return tuple(None for _ in needs_input_grad)
+    found = iter(grad([o for o, _ in pairs], wrt, [g for _, g in pairs], create_graph=True, allow_unused=True))
+    return tuple(next(found) if need else None for need in needs_input_grad)
+
+
 def retain_grad_hook(tensor):
     """A hook that stores a non-leaf tensor's gradient in its ``.grad`` (weakly held)."""
     ref = weakref.ref(tensor)

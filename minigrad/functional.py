@@ -1,0 +1,34 @@
+"""The stateless ops of ``torch.nn.functional``, by the same names: ``import minigrad.functional as F``.
+
+Each name is defined next to its op in ``minigrad/ops/<family>.py``; this module only
+gathers them, family by family.
+"""
+
+# ruff: noqa: F401
+
+# elementwise activations that are also Tensor methods (ops/elementwise.py)
+from minigrad.ops.elementwise import relu, sigmoid, tanh
+
+# linear layers (ops/linalg.py)
+
+# activations (ops/activation.py)
+
+# dropout (ops/dropout.py)
+
+# embeddings (ops/embedding.py)
+
+# normalisation (ops/norm.py)
+
+# softmax and losses (ops/loss.py)
+
+# attention (ops/attention.py)
+
+# convolution, unfold/fold (ops/conv.py)
+
+# pooling (ops/pool.py)
+
+# padding (ops/padding.py)
+
+# resampling: interpolate, pixel_shuffle, grid_sample, affine_grid (ops/sample.py)
+
+# detection: boxes, nms, RoI pooling, deformable convolution, focal loss (ops/detection.py)
