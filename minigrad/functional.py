@@ -10,6 +10,7 @@ gathers them, family by family.
 from minigrad.ops.elementwise import relu, sigmoid, tanh
 
 # linear layers (ops/linalg.py)
+from minigrad.ops.linalg import linear
 
 # activations (ops/activation.py)
 

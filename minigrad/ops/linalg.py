@@ -62,6 +62,42 @@ class Einsum(Function):
         return tuple(grads)
 
 
+class Linear(Function):
+    """``x @ weight.T + bias`` for ``x: (..., in)``, ``weight: (out, in)``, ``bias: (out,)``: one GEMM."""
+
+    def forward(self, x, weight, bias=None):
+        if x.shape[-1:] != weight.shape[1:]:
+            raise RuntimeError(
+                f"linear: input has {x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)}) "
+                f"but the weight expects {weight.shape[1]} (weight shape {tuple(weight.shape)})"
+            )
+        self.save_for_backward(x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        need_x, need_weight, need_bias = self.needs_input_grad
+        grad_x = grad @ weight if need_x else None
+        grad_weight = grad_bias = None
+        if need_weight:  # sum over every leading dim: flatten them into one
+            grad_weight = grad.reshape(-1, grad.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
+        if need_bias:
+            grad_bias = grad.sum(tuple(range(grad.ndim - 1)))
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``: input ``(..., in_features)``, weight ``(out_features, in_features)``."""
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != weight.shape[:1]:
+        raise RuntimeError(f"linear: bias has shape {tuple(bias.shape)}, expected ({weight.shape[0]},)")
+    return Linear.apply(input, weight, bias)
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with PyTorch's rules for 1-D arguments and batch broadcasting."""
     if input.ndim == 0 or other.ndim == 0:

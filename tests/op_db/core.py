@@ -607,7 +607,20 @@ def _einsum_samples(draw):
     return Sample((equation, *(draw(t(shape)) for shape in EQUATIONS[equation])))
 
 
+@st.composite
+def _linear_samples(draw):
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    lead = draw(mgt.shapes(0, 2, 0, 3))
+    bias = draw(st.one_of(st.none(), t((n_out,))))
+    return Sample((draw(t(lead + (n_in,))), draw(t((n_out, n_in))), bias))
+
+
+def _np_linear(x, weight, bias=None):
+    return x @ weight.T + (0 if bias is None else bias)
+
+
 LINALG_OPS = [
+    OpInfo("linear", mg.functional.linear, _linear_samples(), _np_linear),
     OpInfo("matmul", mg.matmul, _matmul_samples(), np.matmul),
     OpInfo("einsum", mg.einsum, _einsum_samples(), lambda eq, *ops: np.einsum(eq, *ops)),
 ]
