@@ -142,7 +142,10 @@ class Function:
       values (shapes, dims) as attributes.
     - ``backward(self, *grads)``: one gradient Tensor per output in, one gradient per
       input out (a tuple when there are several inputs; ``None`` where an input needs
-      none, see ``needs_input_grad``), written with Tensor ops.
+      none), written with Tensor ops.
+
+    ``self.needs_input_grad`` (one bool per input) is set before ``forward`` runs, so an
+    op saves only what the gradients it will compute need (as PyTorch does).
 
     Inputs may be Tensors or constants (Python numbers, arrays). Gradients come back in
     the shape of the op's output broadcast; the engine sums them down to each input's
@@ -181,10 +184,6 @@ class Function:
             raise _freed_error(self)
         return tuple(s.unpack(self) if type(s) is SavedTensor else s for s in saved)
 
-    @property
-    def needs_input_grad(self) -> tuple:
-        return tuple(edge is not None for edge in self.next_edges)
-
     def register_prehook(self, output_nr: int, hook):
         hooks = self.__dict__.setdefault("pre_hooks", {})
         hooks.setdefault(output_nr, []).append(hook)
@@ -202,21 +201,22 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on ``inputs`` and, when gradients are needed, record it."""
         arrays = []
-        record = False
+        needs = []
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x.data)
-                if x._requires_grad:
-                    record = True
+                needs.append(x._requires_grad and _grad_enabled)
             else:
                 arrays.append(x)
-        record = record and _grad_enabled
+                needs.append(False)
+        record = True in needs
         if backend.cupy is not None and not backend.same_device(arrays):
             devices = ", ".join(x.device for x in inputs if isinstance(x, Tensor))
             raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {devices}")
 
         fn = cls.__new__(cls)
         fn._to_save = None
+        fn.needs_input_grad = tuple(needs)
         try:
             out = fn.forward(*arrays, **params)
         except (ValueError, IndexError, TypeError) as error:
@@ -494,7 +494,8 @@ def _needed_nodes(order, capture_keys):
 def _run_hooks(hooks, grads):
     grads = list(grads)
     for nr, fns in hooks.items():
-        for fn in list(fns):
+        # retain_grad's hook runs last, so .grad shows what the other hooks made of it
+        for fn in sorted(fns, key=lambda f: getattr(f, "retains_grad", False)):
             if grads[nr] is not None:
                 replaced = fn(grads[nr])
                 if replaced is not None:
@@ -572,6 +573,7 @@ def retain_grad_hook(tensor):
         if t is not None:
             t.grad = g if t.grad is None else t.grad + g
 
+    hook.retains_grad = True
     return hook
 
 

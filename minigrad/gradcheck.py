@@ -44,8 +44,8 @@ def _differentiable(inputs, caller) -> list:
 
 
 def _evaluate(fn, inputs):
-    with autograd.no_grad():
-        return _flat(_outputs(fn(*inputs)))
+    # Grad mode stays as it is: fn may use autograd itself (a gradient penalty does).
+    return _flat(_outputs(fn(*inputs)))
 
 
 def _numerical_column(fn, inputs, x, flat_index, eps):

@@ -33,7 +33,8 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     def backward(self, grad):
@@ -44,7 +45,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        self.save_for_backward(a if self.needs_input_grad[1] else None, b)
         return a / b
 
     def backward(self, grad):

@@ -18,7 +18,8 @@ class Matmul(Function):
                 f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                 f"({a.shape[-1]} != {b.shape[-2]})"
             )
-        self.save_for_backward(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         return a @ b
 
     def backward(self, grad):
@@ -71,7 +72,8 @@ class Linear(Function):
                 f"linear: input has {x.shape[-1] if x.ndim else 'no'} features (shape {tuple(x.shape)}) "
                 f"but the weight expects {weight.shape[1]} (weight shape {tuple(weight.shape)})"
             )
-        self.save_for_backward(x, weight)
+        need_x, need_weight, _ = self.needs_input_grad
+        self.save_for_backward(x if need_weight else None, weight if need_x else None)
         out = x @ weight.T
         if bias is not None:
             out += bias
