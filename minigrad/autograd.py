@@ -242,13 +242,16 @@ class Function:
         return results[0] if len(results) == 1 else tuple(results)
 
 
+_NDARRAY, _FLOAT64 = backend.numpy.ndarray, backend.float64
+
+
 def _as_output(data, inputs, exact_dtype):
     """An op's raw result as an array of the dtype PyTorch would give."""
-    if not backend.is_array(data):  # a NumPy scalar (from a 0-d input) or a Python number
+    if type(data) is not _NDARRAY and not backend.is_array(data):  # a NumPy scalar or a Python number
         data = backend.array_module(next((x.data for x in inputs if isinstance(x, Tensor)), None)).asarray(data)
-    if data.dtype is backend.float64 and not exact_dtype and backend.get_default_dtype() is not backend.float64:
+    if data.dtype is _FLOAT64 and not exact_dtype and backend.get_default_dtype() is not _FLOAT64:
         # A Python float or an integer input must not promote the result to float64.
-        if not any(isinstance(x, Tensor) and x.data.dtype is backend.float64 for x in inputs):
+        if not any(isinstance(x, Tensor) and x.data.dtype is _FLOAT64 for x in inputs):
             data = data.astype(backend.get_default_dtype())
     return data
 
@@ -265,14 +268,14 @@ def _pack(array, inputs, arrays, raw_outputs, results):
     """Classify a saved array: one of the op's inputs, one of its outputs, or a constant."""
     for x, a in zip(inputs, arrays):
         if a is array and isinstance(x, Tensor):
-            return SavedTensor(tensor=x, version=x._version_value())
+            return SavedTensor(x, None, -1, None, x._version_value())
     for i, (raw, out) in enumerate(zip(raw_outputs, results)):
         if raw is array:  # (a NumPy scalar output became a 0-d array in results)
             counter = out._version_counter()
-            return SavedTensor(data=out.data, output_nr=i, counter=counter, version=counter.value)
+            return SavedTensor(None, out.data, i, counter, counter.value)
     if not backend.is_array(array):  # None or a Python number: kept as it is
         return array
-    return SavedTensor(data=array)
+    return SavedTensor(None, array)
 
 
 def _link_view(out, base):
