@@ -1,0 +1,126 @@
+"""What every example shares: arguments, seed, device, progress bar, curves and plots.
+
+An example is a module with a one-line docstring and ``run(args) -> Result``; it reads like a
+script: data, model, training loop, metric, plot. This module keeps the plumbing out of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+
+import minigrad as mg
+
+
+@dataclass
+class Result:
+    """What an example reached: its headline metric, and its curves (name -> values)."""
+
+    metric: str  # e.g. "test accuracy"
+    value: float
+    curves: dict = field(default_factory=dict)  # "train loss" -> [...], per step or epoch
+    extra: dict = field(default_factory=dict)  # other figures worth printing
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        shown = f"{self.value:.4f}" if abs(self.value) < 10 else f"{self.value:.2f}"
+        parts = [f"{self.metric}: {shown}"] + [f"{k}: {_fmt(v)}" for k, v in self.extra.items()]
+        return " | ".join(parts) + f" ({self.seconds:.1f} s)"
+
+
+def _fmt(v):
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def arguments(argv=None, **defaults) -> argparse.Namespace:
+    """The options every example takes (``--epochs`` etc. default to the example's own values)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default=mg.backend.get_default_device(), choices=["cpu", "cuda"])
+    parser.add_argument("--epochs", type=int, default=defaults.pop("epochs", 1))
+    parser.add_argument("--quick", action="store_true", help="a few seconds' smoke run")
+    parser.add_argument("--plot", metavar="PATH", help="save the curves to this image")
+    parser.add_argument("--seed", type=int, default=42)
+    for name, value in defaults.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value) if value is not None else str,
+                            default=value)
+    return parser.parse_args(argv)
+
+
+def setup(args) -> None:
+    """Seed every generator and make the chosen device the default one."""
+    mg.manual_seed(args.seed)
+    mg.backend.set_default_device(args.device)
+
+
+def progress(iterable, desc: str, total: int | None = None, **kwargs):
+    """A tqdm progress bar (to stderr, so the final line stays easy to read)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, **kwargs)
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def save_plot(curves: dict, path: str, title: str = "", xlabel: str = "step") -> None:
+    """One panel per group of curves that share a unit (losses, accuracies, ...)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict = {}
+    for name, values in curves.items():
+        unit = "accuracy" if "acc" in name else ("loss" if "loss" in name else name)
+        groups.setdefault(unit, []).append((name, values))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
+    for ax, (unit, series) in zip(axes[0], groups.items()):
+        for name, values in series:
+            xs, ys = (zip(*values) if values and isinstance(values[0], tuple) else (range(len(values)), values))
+            ax.plot(list(xs), list(ys), label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(unit)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def finish(result: Result, args, title: str = "") -> Result:
+    """Print the figure reached (one line) and save the plot if asked."""
+    print(result.line(), flush=True)
+    if args.plot and result.curves:
+        save_plot(result.curves, args.plot, title)
+        print(f"plot saved to {args.plot}")
+    return result
+
+
+@mg.no_grad()
+def accuracy(model, images, labels, batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` on tensors, in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        logits = model(images[start : start + batch_size])
+        correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum().item())
+    model.train(was_training)
+    return correct / len(labels)
+
+
+def batches(n: int, batch_size: int, shuffle: bool = True, drop_last: bool = False):
+    """Index batches over ``n`` samples, shuffled by minigrad's seeded generator."""
+    order = mg.randperm(n) if shuffle else mg.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        yield order[start : start + batch_size]
