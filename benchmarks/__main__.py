@@ -25,13 +25,18 @@ def main() -> None:
     results = []
     for name in args.workloads or list(WORKLOADS):
         result = measure(WORKLOADS[name](), args.device, args.repeats)
-        print(f"{name}: minigrad {result.minigrad_ms:.3f} ms, PyTorch {result.torch_ms:.3f} ms, "
-              f"ratio {result.ratio:.2f}", flush=True)
+        print(
+            f"{name}: minigrad {result.minigrad_ms:.3f} ms, PyTorch {result.torch_ms:.3f} ms, ratio {result.ratio:.2f}",
+            flush=True,
+        )
         results.append(result)
     info = machine()
     text = report(results, info, args.device)
     print(text)
-    out = args.out or pathlib.Path(__file__).parent / "results" / f"{info['date']}-{platform.node() or 'machine'}-{args.device}.md"
+    out = (
+        args.out
+        or pathlib.Path(__file__).parent / "results" / f"{info['date']}-{platform.node() or 'machine'}-{args.device}.md"
+    )
     out.write_text(text)
     print(f"written to {out}")
 

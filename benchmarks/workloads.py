@@ -31,8 +31,11 @@ def op_overhead(n_ops: int = 300, size: int = 16) -> Workload:
         return lambda: _chain(x, n_ops).backward()
 
     return Workload(
-        "op overhead", f"{n_ops} elementwise ops on {size}x{size}, then backward",
-        minigrad_step, torch_step, target=2.0,
+        "op overhead",
+        f"{n_ops} elementwise ops on {size}x{size}, then backward",
+        minigrad_step,
+        torch_step,
+        target=2.0,
     )
 
 

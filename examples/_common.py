@@ -42,8 +42,9 @@ def arguments(argv=None, **defaults) -> argparse.Namespace:
     parser.add_argument("--plot", metavar="PATH", help="save the curves to this image")
     parser.add_argument("--seed", type=int, default=42)
     for name, value in defaults.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value) if value is not None else str,
-                            default=value)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=type(value) if value is not None else str, default=value
+        )
     return parser.parse_args(argv)
 
 
@@ -83,7 +84,7 @@ def save_plot(curves: dict, path: str, title: str = "", xlabel: str = "step") ->
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
     for ax, (unit, series) in zip(axes[0], groups.items()):
         for name, values in series:
-            xs, ys = (zip(*values) if values and isinstance(values[0], tuple) else (range(len(values)), values))
+            xs, ys = zip(*values) if values and isinstance(values[0], tuple) else (range(len(values)), values)
             ax.plot(list(xs), list(ys), label=name)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(unit)

@@ -49,12 +49,16 @@ def floats(low: float = -3.0, high: float = 3.0, avoid=(), margin: float = 0.05)
     return base.filter(lambda v: all(abs(v - k) > margin for k in avoid))
 
 
-def _distinct(shape, low, high, dtype):
-    """Values with no ties: a spread of distinct integers, scaled into [low, high]."""
+def _distinct(shape, low, high, dtype, avoid, margin):
+    """Values with no ties: a spread of distinct integers, scaled into [low, high], each at least
+    ``margin`` away from the points in ``avoid``."""
     n = math.prod(shape)
-    span = max(4 * n, 8)
+    span = max(4 * n, 8 + 4 * len(avoid))
     step = (high - low) / span
-    return hnp.arrays(backend.int64, shape, elements=st.integers(0, span), unique=True).map(
+    ints = st.integers(0, span)
+    if avoid:
+        ints = ints.filter(lambda i: all(abs(low + i * step - k) > margin for k in avoid))
+    return hnp.arrays(backend.int64, shape, elements=ints, unique=True).map(
         lambda ints: backend.numpy.asarray(low + ints * step, dtype=dtype)
     )
 
@@ -84,7 +88,7 @@ def arrays(
     elif dtype.kind in "iu":
         array = draw(hnp.arrays(dtype, shape, elements=st.integers(int(low), int(high))))
     elif distinct:
-        array = draw(_distinct(shape, low, high, dtype))
+        array = draw(_distinct(shape, low, high, dtype, avoid, margin))
     else:
         array = draw(hnp.arrays(dtype, shape, elements=floats(low, high, avoid, margin)))
     strided = (not contiguous) if contiguous is not None else draw(st.booleans())
