@@ -11,7 +11,7 @@ import pathlib
 import platform
 
 from benchmarks.harness import machine, measure, report
-from benchmarks.workloads import WORKLOADS
+from benchmarks.workloads import BATCHED, WORKLOADS
 
 
 def main() -> None:
@@ -19,12 +19,17 @@ def main() -> None:
     parser.add_argument("workloads", nargs="*", choices=[[], *WORKLOADS], help="default: all")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--batch-scale", type=int, help="batch multiplier for the training steps (default 1, 8 on cuda)"
+    )
     parser.add_argument("--out", type=pathlib.Path, help="where to write the report")
     args = parser.parse_args()
 
     results = []
     for name in args.workloads or list(WORKLOADS):
-        result = measure(WORKLOADS[name](), args.device, args.repeats)
+        scale = args.batch_scale or (8 if args.device == "cuda" else 1)
+        workload = WORKLOADS[name](scale) if name in BATCHED else WORKLOADS[name]()
+        result = measure(workload, args.device, args.repeats)
         print(
             f"{name}: minigrad {result.minigrad_ms:.3f} ms, PyTorch {result.torch_ms:.3f} ms, ratio {result.ratio:.2f}",
             flush=True,

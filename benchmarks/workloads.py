@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from benchmarks.harness import Workload
@@ -39,4 +41,199 @@ def op_overhead(n_ops: int = 300, size: int = 16) -> Workload:
     )
 
 
-WORKLOADS = {"overhead": op_overhead}
+# Training-step workloads. Both frameworks build the model from the same code (minigrad follows
+# PyTorch's names), minigrad's copy gets PyTorch's initial weights, and one step is forward,
+# cross-entropy, backward and an SGD update.
+
+
+def _framework(name: str) -> SimpleNamespace:
+    if name == "minigrad":
+        import minigrad as mg
+        import minigrad.functional as F
+        import nn
+
+        return SimpleNamespace(name=name, lib=mg, nn=nn, F=F, optim=nn.optim)
+    import torch
+
+    return SimpleNamespace(name=name, lib=torch, nn=torch.nn, F=torch.nn.functional, optim=torch.optim)
+
+
+def _conv_bn(fw, c_in, c_out, kernel=3, stride=1, groups=1, relu=True):
+    layers = [
+        fw.nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+        fw.nn.BatchNorm2d(c_out),
+    ]
+    return layers + [fw.nn.ReLU()] if relu else layers
+
+
+def _basic_block(fw, channels):
+    class BasicBlock(fw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = fw.nn.Sequential(
+                *_conv_bn(fw, channels, channels), *_conv_bn(fw, channels, channels, relu=False)
+            )
+
+        def forward(self, x):
+            return fw.F.relu(self.body(x) + x)
+
+    return BasicBlock()
+
+
+def _small_resnet(fw):
+    return fw.nn.Sequential(
+        *_conv_bn(fw, 3, 32),
+        _basic_block(fw, 32),
+        _basic_block(fw, 32),
+        *_conv_bn(fw, 32, 64, stride=2),
+        _basic_block(fw, 64),
+        fw.nn.AdaptiveAvgPool2d(1),
+        fw.nn.Flatten(),
+        fw.nn.Linear(64, 10),
+    )
+
+
+def _depthwise_separable(fw):
+    return fw.nn.Sequential(
+        *_conv_bn(fw, 64, 64, groups=64),
+        *_conv_bn(fw, 64, 128, kernel=1),
+        *_conv_bn(fw, 128, 128, groups=128),
+        fw.nn.Conv2d(128, 128, 1),
+        fw.nn.AdaptiveAvgPool2d(1),
+        fw.nn.Flatten(),
+        fw.nn.Linear(128, 10),
+    )
+
+
+def _mlp(fw):
+    return fw.nn.Sequential(
+        fw.nn.Linear(784, 512), fw.nn.ReLU(), fw.nn.Linear(512, 512), fw.nn.ReLU(), fw.nn.Linear(512, 10)
+    )
+
+
+def _transformer(fw, d=256, heads=4, ffn=1024):
+    class Classifier(fw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = fw.nn.TransformerEncoderLayer(
+                d, heads, ffn, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            )
+            self.head = fw.nn.Linear(d, 10)
+
+        def forward(self, x):
+            return self.head(self.layer(x).mean(dim=1))
+
+    return Classifier()
+
+
+def _lstm(fw, n_in=128, hidden=256, classes=1000):
+    class Tagger(fw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = fw.nn.LSTM(n_in, hidden, batch_first=True)
+            self.head = fw.nn.Linear(hidden, classes)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(out).reshape(-1, classes)
+
+    return Tagger()
+
+
+def _training_step(build, x, y, fw_name, device):
+    """One SGD step of ``build(fw)`` on (x, y); minigrad's model starts from PyTorch's weights."""
+    import torch
+
+    torch.manual_seed(0)
+    reference = build(_framework("torch"))
+    fw = _framework(fw_name)
+    if fw_name == "torch":
+        model = reference.to(device)
+    else:
+        model = build(fw)
+        model.load_state_dict({k: v.numpy() for k, v in reference.state_dict().items()})
+        model.to(device)
+    model.train()
+    inputs, targets = fw.lib.tensor(x, device=device), fw.lib.tensor(y, device=device)
+    optimizer = fw.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        optimizer.zero_grad()
+        loss = fw.F.cross_entropy(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _conv_flops(n, c_in, c_out, size, kernel, stride=1, groups=1):
+    out = size // stride
+    return 2 * n * out * out * c_out * (c_in // groups) * kernel * kernel
+
+
+def _workload(name, shape, build, x_shape, n_classes, flops, target, targets_shape=None, notes=()):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    y = rng.integers(0, n_classes, targets_shape or x_shape[:1])
+    return Workload(
+        name,
+        shape,
+        lambda device: _training_step(build, x, y, "minigrad", device),
+        lambda device: _training_step(build, x, y, "torch", device),
+        flops=3 * flops,  # backward costs about twice the forward
+        target=target,
+        notes=list(notes),
+    )
+
+
+def mlp(scale: int = 1) -> Workload:
+    batch = 128 * scale
+    flops = 2 * batch * (784 * 512 + 512 * 512 + 512 * 10)
+    return _workload("MLP", f"784-512-512-10, ReLU, batch {batch}", _mlp, (batch, 784), 10, flops, 1.0)
+
+
+def small_resnet(scale: int = 1) -> Workload:
+    batch = 32 * scale
+    convs = [(3, 32, 32, 1)] + [(32, 32, 32, 1)] * 4 + [(32, 64, 32, 2)] + [(64, 64, 16, 1)] * 2
+    flops = sum(_conv_flops(batch, ci, co, s, 3, st) for ci, co, s, st in convs) + 2 * batch * 64 * 10
+    shape = f"3x32x32, batch {batch}, conv+BN+ReLU, 2 blocks at 32, stride-2 conv to 64, 1 block at 64, pool, linear"
+    return _workload("small ResNet", shape, _small_resnet, (batch, 3, 32, 32), 10, flops, 2.0)
+
+
+def depthwise_separable(scale: int = 1) -> Workload:
+    batch = 32 * scale
+    flops = (
+        _conv_flops(batch, 64, 64, 32, 3, groups=64)
+        + _conv_flops(batch, 64, 128, 32, 1)
+        + _conv_flops(batch, 128, 128, 32, 3, groups=128)
+        + _conv_flops(batch, 128, 128, 32, 1)
+    )
+    shape = f"64x32x32, batch {batch}, dw3x3+BN+ReLU, pw 64->128+BN+ReLU, dw3x3+BN+ReLU, pw 128->128, pool, linear"
+    return _workload("depthwise-separable", shape, _depthwise_separable, (batch, 64, 32, 32), 10, flops, 2.0)
+
+
+def transformer_layer(scale: int = 1, seq: int = 128, d: int = 256, ffn: int = 1024) -> Workload:
+    batch = 8 * scale
+    tokens = batch * seq
+    flops = 2 * tokens * (4 * d * d + 2 * d * ffn) + 2 * 2 * batch * seq * seq * d
+    shape = f"pre-LN encoder layer, batch {batch}, seq {seq}, d {d}, 4 heads, FFN {ffn} GELU, mean-pool, linear"
+    return _workload("transformer layer", shape, _transformer, (batch, seq, d), 10, flops, 1.5)
+
+
+def lstm(scale: int = 1, seq: int = 35, n_in: int = 128, hidden: int = 256, classes: int = 1000) -> Workload:
+    batch = 32 * scale
+    flops = 2 * batch * seq * (4 * hidden * (n_in + hidden) + hidden * classes)
+    shape = f"batch {batch}, seq {seq}, input {n_in}, hidden {hidden}, linear to {classes} classes every step"
+    return _workload("LSTM", shape, _lstm, (batch, seq, n_in), classes, flops, 1.5, targets_shape=(batch * seq,))
+
+
+# Training steps take a batch multiplier (8 on a GPU); the op-overhead chain does not.
+BATCHED = {"mlp", "resnet", "depthwise", "transformer", "lstm"}
+WORKLOADS = {
+    "mlp": mlp,
+    "resnet": small_resnet,
+    "depthwise": depthwise_separable,
+    "transformer": transformer_layer,
+    "lstm": lstm,
+    "overhead": op_overhead,
+}
