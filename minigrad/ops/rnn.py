@@ -1,0 +1,130 @@
+"""Fused pointwise parts of the recurrent cells: everything in one LSTM or GRU step after its GEMMs.
+
+A step of an LSTM is two GEMMs (input and hidden projections) and a dozen elementwise ops on the
+gates. Done as separate ops, each of those records a node and allocates its arrays, which is
+most of the time of a small recurrent step; here they are one op each way. The gate layouts are
+PyTorch's (LSTM: input, forget, cell, output; GRU: reset, update, new), so its weights load one
+to one. ``lstm_cell_reference`` and ``gru_cell_reference`` are the primitive compositions they
+replace: the tests compare against them and double backward goes through them.
+"""
+
+from __future__ import annotations
+
+from minigrad.autograd import Function, backward_through, is_grad_enabled
+from minigrad.backend import array_module
+from minigrad.tensor import Tensor
+
+
+def _sigmoid(xp, x):
+    return 0.5 + 0.5 * xp.tanh(0.5 * x)  # no overflow for large |x|
+
+
+def lstm_cell_reference(gates: Tensor, c: Tensor) -> tuple:
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_next = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c_next.tanh(), c_next
+
+
+def gru_cell_reference(gates_x: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:
+    xr, xz, xn = gates_x.chunk(3, dim=-1)
+    hr, hz, hn = gates_h.chunk(3, dim=-1)
+    r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+    n = (xn + r * hn).tanh()
+    return (1 - z) * n + z * h
+
+
+class LSTMCellPointwise(Function):
+    """gates: (N, 4H) pre-activations, c: (N, H) -> (h_next, c_next), each (N, H)."""
+
+    def forward(self, gates, c):
+        xp = array_module(gates)
+        hidden = c.shape[-1]
+        if gates.shape[-1] != 4 * hidden or gates.shape[:-1] != c.shape[:-1]:
+            raise RuntimeError(
+                f"lstm_cell: expected gates of shape (*, {4 * hidden}) for c of shape "
+                f"{tuple(c.shape)}, got {tuple(gates.shape)}"
+            )
+        act = _sigmoid(xp, gates)
+        act[..., 2 * hidden : 3 * hidden] = xp.tanh(gates[..., 2 * hidden : 3 * hidden])
+        i, f, g, o = (act[..., k * hidden : (k + 1) * hidden] for k in range(4))
+        c_next = f * c
+        c_next += i * g
+        tanh_c = xp.tanh(c_next)
+        self.save_for_backward(gates, c)
+        self.act, self.c, self.tanh_c = act, c, tanh_c
+        return o * tanh_c, c_next
+
+    def backward(self, grad_h, grad_c):
+        if is_grad_enabled():
+            return backward_through(lstm_cell_reference, self.saved_tensors, (grad_h, grad_c), self.needs_input_grad)
+        act, tanh_c, hidden = self.act, self.tanh_c, self.c.shape[-1]
+        xp = array_module(act)
+        i, f, g, o = (act[..., k * hidden : (k + 1) * hidden] for k in range(4))
+        grad_gates = xp.empty_like(act)
+        gi, gf, gg, go = (grad_gates[..., k * hidden : (k + 1) * hidden] for k in range(4))
+        dc = xp.zeros_like(tanh_c) if grad_c is None else grad_c.data.copy()
+        if grad_h is not None:
+            dh = grad_h.data
+            xp.multiply(dh, tanh_c, out=go)
+            dc += dh * o * (1 - tanh_c * tanh_c)
+        else:
+            go[...] = 0
+        go *= o * (1 - o)
+        xp.multiply(dc, g * i * (1 - i), out=gi)
+        xp.multiply(dc, self.c * f * (1 - f), out=gf)
+        xp.multiply(dc, i * (1 - g * g), out=gg)
+        need_gates, need_c = self.needs_input_grad
+        return (Tensor._make(grad_gates) if need_gates else None), (Tensor._make(dc * f) if need_c else None)
+
+
+class GRUCellPointwise(Function):
+    """gates_x = x W_ih^T + b_ih, gates_h = h W_hh^T + b_hh: (N, 3H); h: (N, H) -> h_next (N, H)."""
+
+    def forward(self, gates_x, gates_h, h):
+        xp = array_module(h)
+        hidden = h.shape[-1]
+        if gates_x.shape != gates_h.shape or gates_x.shape[-1] != 3 * hidden:
+            raise RuntimeError(
+                f"gru_cell: expected gates of shape (*, {3 * hidden}) for h of shape {tuple(h.shape)}, "
+                f"got {tuple(gates_x.shape)} and {tuple(gates_h.shape)}"
+            )
+        rz = _sigmoid(xp, gates_x[..., : 2 * hidden] + gates_h[..., : 2 * hidden])
+        r, z = rz[..., :hidden], rz[..., hidden:]
+        hn = gates_h[..., 2 * hidden :]
+        n = xp.tanh(gates_x[..., 2 * hidden :] + r * hn)
+        self.save_for_backward(gates_x, gates_h, h)
+        self.rz, self.n, self.hn, self.h = rz, n, hn, h
+        return n + z * (h - n)
+
+    def backward(self, grad):
+        if is_grad_enabled():
+            return backward_through(gru_cell_reference, self.saved_tensors, (grad,), self.needs_input_grad)
+        hidden = self.h.shape[-1]
+        xp = array_module(self.n)
+        dh, n, rz = grad.data, self.n, self.rz
+        r, z = rz[..., :hidden], rz[..., hidden:]
+        grad_x = xp.empty(n.shape[:-1] + (3 * hidden,), dtype=n.dtype)
+        dn = grad_x[..., 2 * hidden :]
+        xp.multiply(dh * (1 - z), 1 - n * n, out=dn)
+        xp.multiply(dn * self.hn, r * (1 - r), out=grad_x[..., :hidden])
+        xp.multiply(dh * (self.h - n), z * (1 - z), out=grad_x[..., hidden : 2 * hidden])
+        need_x, need_h_gates, need_h = self.needs_input_grad
+        grad_h_gates = None
+        if need_h_gates:
+            grad_h_gates = grad_x.copy()
+            grad_h_gates[..., 2 * hidden :] *= r
+        return (
+            Tensor._make(grad_x) if need_x else None,
+            Tensor._make(grad_h_gates) if need_h_gates else None,
+            Tensor._make(dh * z) if need_h else None,
+        )
+
+
+def lstm_cell_pointwise(gates: Tensor, c: Tensor) -> tuple:
+    """The LSTM step after its GEMMs: gates (N, 4H) [i, f, g, o], c (N, H) -> (h_next, c_next)."""
+    return LSTMCellPointwise.apply(gates, c)
+
+
+def gru_cell_pointwise(gates_x: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:
+    """The GRU step after its GEMMs: gates_x, gates_h (N, 3H) [r, z, n], h (N, H) -> h_next."""
+    return GRUCellPointwise.apply(gates_x, gates_h, h)

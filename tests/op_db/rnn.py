@@ -1,0 +1,42 @@
+"""OpInfos for the fused recurrent-cell ops (minigrad/ops/rnn.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import minigrad.testing as mgt
+from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise
+from tests.op_db import OpInfo, Sample
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _np_lstm(gates, c):
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    c_next = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c_next), c_next
+
+
+def _np_gru(gates_x, gates_h, h):
+    xr, xz, xn = np.split(gates_x, 3, axis=-1)
+    hr, hz, hn = np.split(gates_h, 3, axis=-1)
+    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return (1 - z) * n + z * h
+
+
+@st.composite
+def _cell_samples(draw, n_gates, n_states):
+    batch = draw(mgt.shapes(0, 2, 0, 3))
+    hidden = draw(st.integers(1, 3))
+    gates = [draw(mgt.tensors(batch + (n_gates * hidden,))) for _ in range(n_states)]
+    return Sample((*gates, draw(mgt.tensors(batch + (hidden,)))))
+
+
+OPS = [
+    OpInfo("lstm_cell_pointwise", lstm_cell_pointwise, _cell_samples(4, 1), _np_lstm),
+    OpInfo("gru_cell_pointwise", gru_cell_pointwise, _cell_samples(3, 2), _np_gru),
+]
