@@ -115,6 +115,16 @@ class SavedTensor:
             return out
         return Tensor._make(self.data)
 
+    def unpack_array(self, node: Function):
+        """The saved value as a raw array (for a backward that runs on arrays), version-checked."""
+        if self.tensor is not None:
+            if self.tensor._version_value() != self.version:
+                raise _modified_error(node, self.tensor.shape, self.version, self.tensor._version_value())
+            return self.tensor.data
+        if self.output_nr >= 0 and self.counter.value != self.version:
+            raise _modified_error(node, self.data.shape, self.version, self.counter.value)
+        return self.data
+
 
 def _modified_error(node, shape, saved, current):
     return RuntimeError(
@@ -156,6 +166,10 @@ class Function:
     n_outputs = 1
     view = False  # True for ops whose output may share memory with their first input
     exact_dtype = False  # True for ops whose output dtype is chosen, not promoted (casts)
+    # True when backward uses only what Tensors and arrays share (+ - * / **, comparisons): then,
+    # unless the backward pass is being recorded, the engine runs it on the raw arrays and skips
+    # recording a node for every operation in the formula.
+    array_backward = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -182,6 +196,8 @@ class Function:
         saved = self.__dict__.get("_saved")
         if saved is None:
             raise _freed_error(self)
+        if self.__dict__.get("_on_arrays"):
+            return tuple(s.unpack_array(self) if type(s) is SavedTensor else s for s in saved)
         return tuple(s.unpack(self) if type(s) is SavedTensor else s for s in saved)
 
     def register_prehook(self, output_nr: int, hook):
@@ -452,9 +468,18 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
 
 def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out):
     """Call one node's backward and route each input's gradient along its edge."""
-    input_grads = node.backward(*grads)
-    if type(input_grads) is not tuple:
-        input_grads = (input_grads,)
+    if create_graph or not node.array_backward:
+        input_grads = node.backward(*grads)
+        if type(input_grads) is not tuple:
+            input_grads = (input_grads,)
+    else:
+        node._on_arrays = True
+        arrays = node.backward(*(None if g is None else g.data for g in grads))
+        like = next(g.data for g in grads if g is not None)
+        input_grads = tuple(
+            None if a is None else Tensor._make(a if backend.is_array(a) else backend.array_module(like).asarray(a))
+            for a in (arrays if type(arrays) is tuple else (arrays,))
+        )
     edges = node.next_edges
     if len(input_grads) != len(edges):
         raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients for {len(edges)} inputs")

@@ -24,6 +24,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    array_backward = True
+
     def forward(self, a, b):
         return a - b
 
@@ -32,6 +34,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    array_backward = True
+
     def forward(self, a, b):
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
@@ -44,6 +48,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    array_backward = True
+
     def forward(self, a, b):
         self.save_for_backward(a if self.needs_input_grad[1] else None, b)
         return a / b
@@ -55,6 +61,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    array_backward = True
+
     def forward(self, x):
         return -x
 
@@ -91,6 +99,8 @@ class Pow(Function):
 
 # --------------------------------------------------------------------- unary math
 class Exp(Function):
+    array_backward = True
+
     def forward(self, x):
         out = array_module(x).exp(x)
         self.save_for_backward(out)
@@ -102,6 +112,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    array_backward = True
+
     def forward(self, x):
         self.save_for_backward(x)
         return array_module(x).log(x)
@@ -112,6 +124,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    array_backward = True
+
     def forward(self, x):
         out = array_module(x).sqrt(x)
         self.save_for_backward(out)
@@ -123,6 +137,8 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    array_backward = True
+
     def forward(self, x):
         out = 1 / array_module(x).sqrt(x)
         self.save_for_backward(out)
@@ -164,6 +180,8 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    array_backward = True
+
     def forward(self, x):
         out = array_module(x).tanh(x)
         self.save_for_backward(out)
@@ -175,6 +193,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    array_backward = True
+
     def forward(self, x):
         out = 0.5 + 0.5 * array_module(x).tanh(0.5 * x)  # no overflow for large |x|
         self.save_for_backward(out)
@@ -186,6 +206,8 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    array_backward = True
+
     def forward(self, x):
         out = array_module(x).maximum(x, 0)
         self.save_for_backward(out)
@@ -193,7 +215,7 @@ class Relu(Function):
 
     def backward(self, grad):
         (out,) = self.saved_tensors
-        return grad * (out.data > 0)  # 0 at x == 0, as in PyTorch
+        return grad * (out > 0)  # 0 at x == 0, as in PyTorch
 
 
 class Clamp(Function):
