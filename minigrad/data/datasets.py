@@ -236,6 +236,10 @@ class FashionMNIST(_IDXImages):
 
 
 # --------------------------------------------------------------------------- CIFAR-10
+class _Refused(pickle.UnpicklingError):
+    """A pickle asked for something a CIFAR batch does not contain."""
+
+
 class _BatchUnpickler(pickle.Unpickler):
     """Admits only what CIFAR's pickled batches are made of: ndarray and dtype reconstruction
     and, for pickles written by Python 3 at protocol 2, ``_codecs.encode`` (bytes as latin-1 text)."""
@@ -249,19 +253,19 @@ class _BatchUnpickler(pickle.Unpickler):
             return np.dtype
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
-        raise pickle.UnpicklingError(f"read_cifar_batch: refusing to load {module}.{name} (not part of a CIFAR batch)")
+        raise _Refused(f"refusing to load {module}.{name} (not part of a CIFAR batch)")
 
 
 def _empty_ndarray(subtype, shape, dtype):
     """NumPy's ``_reconstruct`` for plain arrays: an empty array whose state ``__setstate__`` fills in next."""
     if subtype is not np.ndarray:
-        raise pickle.UnpicklingError(f"read_cifar_batch: refusing to build a {subtype!r}")
+        raise _Refused(f"refusing to build a {subtype!r}")
     return np.ndarray(shape, np.dtype(dtype))
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     if encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"read_cifar_batch: unexpected encoding {encoding!r}")
+        raise _Refused(f"refusing to encode text as {encoding!r}")
     return text.encode("latin1")
 
 
@@ -273,9 +277,9 @@ def read_cifar_batch(path):
     """
     try:
         batch = _BatchUnpickler(io.BytesIO(_read_bytes(path)), encoding="latin1").load()
-    except pickle.UnpicklingError as error:
+    except _Refused as error:
         raise ValueError(f"read_cifar_batch: {path}: {error}") from None
-    except (EOFError, ValueError, TypeError, IndexError, struct.error) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, struct.error) as error:
         raise ValueError(f"read_cifar_batch: {path} is corrupt or truncated ({error})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"read_cifar_batch: {path} holds a {type(batch).__name__}, expected a dict")

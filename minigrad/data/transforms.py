@@ -311,7 +311,7 @@ class ColorJitter(Transform):
         if self.contrast != (1.0, 1.0):
             mean = _grey(x).mean(axis=(1, 2, 3), keepdims=True)
             x = _blend(x, mean, _per_image(_uniform(*self.contrast, n), x))
-        if self.saturation != (1.0, 1.0):
+        if self.saturation != (1.0, 1.0) and x.shape[1] > 1:
             x = _blend(x, _grey(x), _per_image(_uniform(*self.saturation, n), x))
         return x
 
