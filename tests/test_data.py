@@ -2,6 +2,7 @@
 
 import collections
 import multiprocessing
+import time
 
 import numpy as np
 import pytest
@@ -29,10 +30,15 @@ class Squares(Dataset):
 
 
 class Failing(Dataset):
+    """Sample 4 fails; sample 2 is slow, so that with two workers the failure of batch 2 arrives
+    before batch 1 (which must still be yielded first)."""
+
     def __len__(self):
         return 6
 
     def __getitem__(self, i):
+        if i == 2:
+            time.sleep(0.3)
         if i == 4:
             raise KeyError("sample 4 is missing")
         return i

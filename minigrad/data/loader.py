@@ -178,17 +178,18 @@ class DataLoader:
         try:
             for k in range(min(len(batches), self.prefetch_factor * self.num_workers)):
                 tasks[k % self.num_workers].put((k, batches[k], seeds[k]))
-            done = {}
+            done = {}  # batch number -> (batch, failure), for batches that came back early
             for k in range(len(batches)):
                 while k not in done:
                     j, batch, failure = self._receive(results, workers)
-                    if failure is not None:
-                        _reraise(j % self.num_workers, failure)
-                    done[j] = batch
+                    done[j] = batch, failure
                 ahead = k + self.prefetch_factor * self.num_workers
                 if ahead < len(batches):
                     tasks[ahead % self.num_workers].put((ahead, batches[ahead], seeds[ahead]))
-                yield done.pop(k)
+                batch, failure = done.pop(k)
+                if failure is not None:  # raised in its turn, after every earlier batch
+                    _reraise(k % self.num_workers, failure)
+                yield batch
         finally:
             for q in tasks:
                 q.put(None)
