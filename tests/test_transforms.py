@@ -52,6 +52,8 @@ def test_normalize_is_exact_for_images_and_batches():
         T.Normalize((0.5, 0.5), (1.0, 1.0))(x)
     with pytest.raises(ValueError, match="zeros"):
         T.Normalize((0.5,), (0.0,))
+    with pytest.raises(TypeError, match="floating-point"):
+        T.Normalize((0.5,), (1.0,))(mg.zeros(1, 2, 2, dtype=mg.int64))
 
 
 # -------------------------------------------------------------------------- crops
@@ -200,7 +202,8 @@ def test_compose_shapes_graph_and_reproducibility():
     pipeline = T.Compose(
         [T.RandomCrop(8, padding=2), T.RandomHorizontalFlip(), T.ColorJitter(0.2, 0.2), T.Normalize((0.5,), (0.5,))]
     )
-    assert T.batchable(pipeline) and not T.batchable(T.Compose([lambda x: x]))
+    assert T.batchable(pipeline) and T.batchable(T.Compose([T.ToTensor(), pipeline]))
+    assert not T.batchable(T.Compose([lambda x: x]))
     x = _images(5, 1, 8, 8).requires_grad_()
     mg.manual_seed(4)
     out = pipeline(x)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 
 from minigrad import backend
+from minigrad import functional as F
 from minigrad.autograd import no_grad
 from minigrad.tensor import Tensor
 
@@ -24,12 +25,16 @@ class Transform:
     """An image transform that also takes batches: subclasses implement ``transform(x)`` on
     an array ``x: (N, C, H, W)``."""
 
+    needs_float = False  # True where pixel values are computed on, not just moved
+
     def __call__(self, image):
         x = image.data if isinstance(image, Tensor) else image
         if x.ndim not in (3, 4):
             raise ValueError(
                 f"{type(self).__name__}: expected an image (C, H, W) or a batch (N, C, H, W), got shape {x.shape}"
             )
+        if self.needs_float and x.dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}: expected floating-point pixels (see ToTensor), got {x.dtype}")
         out = self.transform(x if x.ndim == 4 else x[None])
         return Tensor._make(out if x.ndim == 4 else out[0])
 
@@ -43,7 +48,7 @@ class Transform:
 
 def batchable(transform) -> bool:
     """Whether ``transform`` takes a batch (N, C, H, W) as well as one image (C, H, W)."""
-    if transform is None or isinstance(transform, Transform):
+    if transform is None or isinstance(transform, (Transform, ToTensor)):
         return True
     return isinstance(transform, Compose) and all(batchable(t) for t in transform.transforms)
 
@@ -94,7 +99,7 @@ class ToTensor:
         elif x.ndim not in (3, 4):
             raise ValueError(f"ToTensor: expected an image of 2 or 3 dimensions or a batch of 4, got shape {x.shape}")
         if x.dtype == backend.numpy.uint8:
-            return Tensor._make(x.astype(backend.get_default_dtype()) / 255)
+            return Tensor._make(x.astype(backend.get_default_dtype(), order="C") / 255)
         if x.dtype.kind != "f":
             raise TypeError(f"ToTensor: expected uint8 or floating-point pixels, got {x.dtype}")
         return Tensor._make(backend.array_module(x).ascontiguousarray(x))
@@ -105,6 +110,8 @@ class ToTensor:
 
 class Normalize(Transform):
     """``(x - mean[c]) / std[c]`` for each channel c."""
+
+    needs_float = True
 
     def __init__(self, mean, std):
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
@@ -155,13 +162,13 @@ class RandomCrop(Transform):
         self.padding, self.pad_if_needed, self.fill, self.padding_mode = padding, pad_if_needed, fill, padding_mode
 
     def transform(self, x):
+        xp = backend.array_module(x)
         h, w = self.size
         left, top, right, bottom = self.padding or (0, 0, 0, 0)
         if self.pad_if_needed:
             right += max(0, w - (x.shape[3] + left + right))
             bottom += max(0, h - (x.shape[2] + top + bottom))
         if left or top or right or bottom:
-            xp = backend.array_module(x)
             extra = {"constant_values": self.fill} if self.padding_mode == "constant" else {}
             x = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=self.padding_mode, **extra)
         n, _, height, width = x.shape
@@ -170,7 +177,6 @@ class RandomCrop(Transform):
         rows = (_draw(n) * (height - h + 1)).astype(backend.int64)
         cols = (_draw(n) * (width - w + 1)).astype(backend.int64)
         windows = backend.sliding_window_view(x, (h, w), axis=(2, 3))  # (N, C, H-h+1, W-w+1, h, w)
-        xp = backend.array_module(x)
         pick = [backend.to_device(a, backend.device_of(x)) for a in (np.arange(n), rows, cols)]
         return xp.ascontiguousarray(windows[pick[0], :, pick[1], pick[2]])
 
@@ -225,6 +231,8 @@ class RandomAffine(Transform):
     the matrix is built in pixel units, so non-square images are not distorted.
     """
 
+    needs_float = True
+
     def __init__(self, degrees, translate=None, scale=None, shear=None, interpolation: str = "bilinear"):
         self.degrees = _range(degrees, "RandomAffine: degrees")
         if translate is not None and (len(translate) != 2 or not all(0 <= t <= 1 for t in translate)):
@@ -254,7 +262,7 @@ class RandomAffine(Transform):
         return _warp(x, theta, self.interpolation)
 
 
-def affine_theta(angle, translate, scale, shear, size) -> object:
+def affine_theta(angle, translate, scale, shear, size) -> np.ndarray:
     """The (N, 2, 3) matrices ``F.affine_grid`` needs for the image warps ``p -> A p + t``.
 
     ``A = R(angle) S(scale) ShY(shear_y) ShX(shear_x)`` acts on pixel coordinates centred on the
@@ -282,8 +290,6 @@ def affine_theta(angle, translate, scale, shear, size) -> object:
 
 @no_grad()
 def _warp(x, theta, mode: str):
-    from minigrad import functional as F  # the transforms load before the op families register
-
     theta = Tensor._make(backend.to_device(theta.astype(x.dtype), backend.device_of(x)))
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(Tensor._make(x), grid, mode=mode, padding_mode="zeros", align_corners=False).data
@@ -297,6 +303,8 @@ class ColorJitter(Transform):
     with its greyscale version (a no-op on one-channel images). Results are clamped to [0, 1].
     Applied in that fixed order (torchvision draws a random order per call).
     """
+
+    needs_float = True
 
     def __init__(self, brightness=0, contrast=0, saturation=0):
         self.brightness = _range(brightness, "ColorJitter: brightness", center=1.0, low=0.0)
