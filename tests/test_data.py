@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.data import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split, transforms
@@ -148,6 +150,25 @@ def test_loader_order_length_and_drop_last():
     assert len(DataLoader(ds, batch_size=5, drop_last=True)) == 2
 
 
+@given(
+    n=st.integers(0, 40),
+    batch_size=st.integers(1, 12),
+    shuffle=st.booleans(),
+    drop_last=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_loader_batches_cover_the_dataset(n, batch_size, shuffle, drop_last, seed):
+    loader = DataLoader(_tensor_dataset(n), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+    batches = [y.tolist() for _, y in loader]
+    assert len(batches) == len(loader)
+    assert all(len(b) == batch_size for b in batches[:-1] if b) and all(0 < len(b) <= batch_size for b in batches)
+    seen = sum(batches, [])
+    assert len(set(seen)) == len(seen)
+    assert len(seen) == (n - n % batch_size if drop_last else n)
+    if not shuffle:
+        assert seen == list(range(len(seen)))
+
+
 def test_loader_argument_errors():
     with pytest.raises(ValueError, match="batch_size"):
         DataLoader(_tensor_dataset(), batch_size=0)
@@ -228,6 +249,12 @@ def test_worker_error_is_raised_in_the_main_process_and_workers_stop():
     with pytest.raises(KeyError, match="sample 4 is missing"):
         next(iterator)
     assert multiprocessing.active_children() == []
+
+
+def test_unpicklable_batch_is_an_error_not_a_hang():
+    loader = DataLoader(_tensor_dataset(4), batch_size=2, num_workers=1, collate_fn=lambda samples: lambda: samples)
+    with pytest.raises(Exception, match="DataLoader worker process 0"):
+        next(iter(loader))
 
 
 def test_abandoned_iteration_shuts_workers_down():

@@ -279,8 +279,23 @@ def test_embedded_fashion_mnist(no_full_copies):
 
 
 def test_fashion_mnist_prefers_a_full_copy(tmp_path, monkeypatch, no_full_copies):
-    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST", _mnist_folder(tmp_path, n_train=7))
-    assert len(FashionMNIST()) == 7
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST", _mnist_folder(system, n_train=7, n_test=4))
+    assert len(FashionMNIST()) == 7 and len(FashionMNIST(train=False)) == 4
+    (system / "t10k-labels-idx1-ubyte.gz").unlink()  # an incomplete split is not mixed with another copy
+    assert len(FashionMNIST(train=False)) == 1000 and len(FashionMNIST()) == 7
+
+
+def test_fashion_mnist_download_goes_to_the_cache(tmp_path, monkeypatch, no_full_copies):
+    server = tmp_path / "server"
+    server.mkdir()
+    _mnist_folder(server, n_train=6)
+    monkeypatch.setattr(FashionMNIST, "mirrors", (server.as_uri() + "/",))
+    monkeypatch.setattr(FashionMNIST, "sha256", {p.name: sha256(p) for p in server.iterdir()})
+    assert len(FashionMNIST(download=True)) == 6  # not the embedded subset
+    assert (tmp_path / "cache" / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file()
+    assert len(FashionMNIST()) == 6  # a finished download is found again
 
 
 def test_image_dataset_batches_equal_stacked_items(no_full_copies):

@@ -162,7 +162,7 @@ class _IDXImages(_ImageDataset):
         self.train, self.transform = train, transform
         split = "train" if train else "t10k"
         names = (f"{split}-images-idx3-ubyte.gz", f"{split}-labels-idx1-ubyte.gz")
-        images, labels = (read_idx(self._locate(name, root, download)) for name in names)
+        images, labels = (read_idx(path) for path in self._find(names, root, download))
         if images.ndim != 3 or labels.shape != images.shape[:1]:
             raise ValueError(
                 f"{type(self).__name__}: expected images (N, H, W) and labels (N,), "
@@ -171,23 +171,41 @@ class _IDXImages(_ImageDataset):
         self.data = Tensor._make(images.astype(np.uint8, copy=False))
         self.targets = Tensor._make(labels.astype(backend.int64))
 
-    def _search_path(self, root) -> list:
-        """(directory, file-name prefix) pairs to look in, first match wins."""
-        return [(Path(root) if root is not None else default_root() / self.folder, "")]
+    def _download_folder(self, root) -> Path:
+        return Path(root) if root is not None else default_root() / self.folder
 
-    def _locate(self, name: str, root, download: bool) -> Path:
-        places = self._search_path(root)
-        for directory, prefix in places:
-            for candidate in (directory / (prefix + name), directory / (prefix + name.removesuffix(".gz"))):
-                if candidate.is_file():
-                    return candidate
-        target = (Path(root) if root is not None else default_root() / self.folder) / name
+    def _search_path(self, root, download: bool) -> list:
+        """(folder, file-name prefix) pairs to look in, in order."""
+        return [(self._download_folder(root), "")]
+
+    def _find(self, names, root, download: bool) -> list:
+        """The paths of ``names``, all from the first place that has every one of them (so that
+        images and labels always match), after downloading the missing ones when asked."""
+        places = self._search_path(root, download)
+        for folder, prefix in places:
+            paths = [_existing(folder / (prefix + name)) for name in names]
+            if all(paths):
+                return paths
         if download:
-            return _download_any([base + name for base in self.mirrors], target, self.sha256[name])
-        looked = ", ".join(str(d) for d, _ in places)
+            folder = self._download_folder(root)
+            return [
+                _existing(folder / name)
+                or _download_any([m + name for m in self.mirrors], folder / name, self.sha256[name])
+                for name in names
+            ]
+        looked = ", ".join(str(folder) for folder, _ in places)
         raise FileNotFoundError(
-            f"{type(self).__name__}: {name} not found (looked in {looked}); pass download=True to fetch it"
+            f"{type(self).__name__}: {' and '.join(names)} not found (looked in {looked}); "
+            "pass download=True to fetch them"
         )
+
+
+def _existing(path: Path) -> Path | None:
+    """``path``, or the same file gunzipped (without its .gz), if either exists."""
+    for candidate in (path, path.with_name(path.name.removesuffix(".gz"))):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class MNIST(_IDXImages):
@@ -229,10 +247,10 @@ class FashionMNIST(_IDXImages):
     folder = "fashion-mnist"
     classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
-    def _search_path(self, root) -> list:
-        if root is not None:
-            return [(Path(root), "")]
-        return [(default_root() / self.folder, ""), (SYSTEM_FASHION_MNIST, ""), (EMBEDDED, "fashion-")]
+    def _search_path(self, root, download: bool) -> list:
+        if root is not None or download:
+            return [(self._download_folder(root), "")]
+        return [(self._download_folder(None), ""), (SYSTEM_FASHION_MNIST, ""), (EMBEDDED, "fashion-")]
 
 
 # --------------------------------------------------------------------------- CIFAR-10

@@ -15,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import numbers
+import pickle
 import queue
+import signal
 import traceback
 from collections.abc import Mapping
 
@@ -90,14 +93,24 @@ def _make_batch(dataset, collate_fn, indices, seed: list):
 
 
 def _worker_loop(dataset, collate_fn, tasks, results) -> None:
-    """Make batches for ``(k, indices, seed)`` tasks until the ``None`` that says stop."""
+    """Make batches for ``(k, indices, seed)`` tasks until the ``None`` that says stop.
+
+    Each result is pickled here rather than by the queue's background thread, so that a batch
+    that cannot be pickled becomes an error the loader raises instead of a batch that never comes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the loader's to handle: it stops the workers
     results.cancel_join_thread()  # at shutdown the loader no longer wants what is still queued
     while (task := tasks.get()) is not None:
         k, indices, seed = task
         try:
-            results.put((k, _make_batch(dataset, collate_fn, indices, seed), None))
+            message = pickle.dumps((k, _make_batch(dataset, collate_fn, indices, seed), None), pickle.HIGHEST_PROTOCOL)
         except Exception as error:
-            results.put((k, None, (type(error), str(error), traceback.format_exc())))
+            failure = (type(error), str(error), traceback.format_exc())
+            try:
+                message = pickle.dumps((k, None, failure))
+            except Exception:  # an exception class defined where it cannot be pickled
+                message = pickle.dumps((k, None, (RuntimeError, *failure[1:])))
+        results.put(message)
 
 
 def _reraise(worker: int, failure) -> None:
@@ -134,19 +147,19 @@ class DataLoader:
         prefetch_factor: int = 2,
         multiprocessing_context: str | None = None,
     ):
-        if not isinstance(batch_size, int) or batch_size <= 0:
+        if not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(num_workers, int) or num_workers < 0:
+        if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got {num_workers!r}")
-        if not isinstance(prefetch_factor, int) or prefetch_factor <= 0:
+        if not isinstance(prefetch_factor, numbers.Integral) or prefetch_factor <= 0:
             raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got {prefetch_factor!r}")
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.num_workers = num_workers
+        self.num_workers = int(num_workers)
         self.collate_fn = collate_fn
-        self.prefetch_factor = prefetch_factor
+        self.prefetch_factor = int(prefetch_factor)
         self.multiprocessing_context = multiprocessing_context
         self._generator = np.random.default_rng(seed) if seed is not None else None
 
@@ -181,7 +194,7 @@ class DataLoader:
             done = {}  # batch number -> (batch, failure), for batches that came back early
             for k in range(len(batches)):
                 while k not in done:
-                    j, batch, failure = self._receive(results, workers)
+                    j, batch, failure = pickle.loads(self._receive(results, workers))
                     done[j] = batch, failure
                 ahead = k + self.prefetch_factor * self.num_workers
                 if ahead < len(batches):
