@@ -1,0 +1,216 @@
+"""Transforms: shapes, ranges, exact results, per-image draws and reproducibility."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.data import transforms as T
+
+
+def _images(*shape, seed=0):
+    return mg.tensor(np.random.default_rng(seed).random(shape).astype(np.float32))
+
+
+def _window_offsets(crop, padded, h, w):
+    """Every (top, left) at which ``crop`` (C, h, w) equals a window of ``padded`` (C, H, W)."""
+    return [
+        (top, left)
+        for top in range(padded.shape[1] - h + 1)
+        for left in range(padded.shape[2] - w + 1)
+        if np.array_equal(padded[:, top : top + h, left : left + w], crop)
+    ]
+
+
+# ---------------------------------------------------------------------- conversions
+def test_to_tensor_layouts_and_scale():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    out = T.ToTensor()(gray)
+    assert out.shape == (1, 3, 4) and out.dtype == mg.float32
+    np.testing.assert_array_equal(out.numpy()[0], gray.astype(np.float32) / 255)
+    hwc = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    chw = T.ToTensor()(hwc)
+    assert chw.shape == (3, 5, 6)
+    np.testing.assert_array_equal(chw.numpy(), hwc.transpose(2, 0, 1).astype(np.float32) / 255)
+    assert T.ToTensor()(hwc.transpose(2, 0, 1).copy()).shape == (3, 5, 6)  # already channels first
+    batch = T.ToTensor()(np.stack([hwc, hwc]))
+    assert batch.shape == (2, 3, 5, 6) and 0 <= batch.numpy().min() and batch.numpy().max() <= 1
+    assert T.ToTensor()(mg.tensor(hwc)).shape == (3, 5, 6)
+    with pytest.raises(TypeError, match="ToTensor"):
+        T.ToTensor()(np.zeros((2, 2), dtype=np.int16))
+    with pytest.raises(ValueError, match="ToTensor"):
+        T.ToTensor()(np.zeros((1, 1, 1, 1, 1), dtype=np.uint8))
+
+
+def test_normalize_is_exact_for_images_and_batches():
+    x = _images(4, 3, 5, 5)
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)
+    expected = (x.numpy() - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
+    np.testing.assert_array_equal(T.Normalize(mean, std)(x).numpy(), expected)
+    np.testing.assert_array_equal(T.Normalize(mean, std)(x[1]).numpy(), expected[1])
+    with pytest.raises(RuntimeError, match="channels"):
+        T.Normalize((0.5, 0.5), (1.0, 1.0))(x)
+    with pytest.raises(ValueError, match="zeros"):
+        T.Normalize((0.5,), (0.0,))
+    with pytest.raises(TypeError, match="floating-point"):
+        T.Normalize((0.5,), (1.0,))(mg.zeros(1, 2, 2, dtype=mg.int64))
+
+
+# -------------------------------------------------------------------------- crops
+def test_random_crop_with_padding_is_a_window_of_the_padded_image():
+    x = _images(16, 2, 6, 7)
+    mg.manual_seed(3)
+    out = T.RandomCrop((5, 6), padding=2)(x)
+    assert out.shape == (16, 2, 5, 6)
+    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (2, 2), (2, 2)))
+    offsets = [_window_offsets(out.numpy()[i], padded[i], 5, 6) for i in range(16)]
+    assert all(len(o) == 1 for o in offsets)  # exactly one window matches (random data)
+    assert len({o[0] for o in offsets}) > 4  # each image draws its own offset
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(T.RandomCrop((5, 6), padding=2)(x).numpy(), out.numpy())
+
+
+def test_random_crop_padding_modes_and_single_images():
+    x = _images(2, 5, 5)
+    out = T.RandomCrop(4, padding=(1, 2, 0, 3), padding_mode="reflect")(x)  # left, top, right, bottom
+    padded = np.pad(x.numpy(), ((0, 0), (2, 3), (1, 0)), mode="reflect")
+    assert out.shape == (2, 4, 4) and _window_offsets(out.numpy(), padded, 4, 4)
+    grown = T.RandomCrop(7, pad_if_needed=True, fill=0.5)(x)
+    assert grown.shape == (2, 7, 7) and (grown.numpy() == 0.5).sum() == 2 * (49 - 25)
+    with pytest.raises(ValueError, match="larger"):
+        T.RandomCrop(6)(x)
+
+
+# -------------------------------------------------------------------------- flips
+def test_flips_are_exact():
+    x = _images(3, 2, 4, 5)
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1)(x).numpy(), x.numpy()[..., ::-1])
+    np.testing.assert_array_equal(T.RandomVerticalFlip(p=1)(x).numpy(), x.numpy()[..., ::-1, :])
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=0)(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1)(x[0]).numpy(), x.numpy()[0, ..., ::-1])
+
+
+def test_flip_draws_per_image_and_is_reproducible():
+    x = _images(32, 1, 3, 3)
+    mg.manual_seed(0)
+    out = T.RandomHorizontalFlip()(x).numpy()
+    flipped = [np.array_equal(o, xi[..., ::-1]) for o, xi in zip(out, x.numpy())]
+    kept = [np.array_equal(o, xi) for o, xi in zip(out, x.numpy())]
+    assert all(f != k for f, k in zip(flipped, kept)) and 5 < sum(flipped) < 27
+    mg.manual_seed(0)
+    np.testing.assert_array_equal(T.RandomHorizontalFlip()(x).numpy(), out)
+
+
+# ------------------------------------------------------------------------- affine
+def _torch_affine_ops(monkeypatch):
+    """F.affine_grid and F.grid_sample computed by PyTorch (to check the matrices and the wiring)."""
+    torch = pytest.importorskip("torch")
+
+    def affine_grid(theta, size, align_corners=None):
+        return mg.tensor(torch.nn.functional.affine_grid(torch.from_numpy(theta.numpy()), size, align_corners).numpy())
+
+    def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+        out = torch.nn.functional.grid_sample(
+            torch.from_numpy(input.numpy()), torch.from_numpy(grid.numpy()), mode, padding_mode, align_corners
+        )
+        return mg.tensor(out.numpy())
+
+    monkeypatch.setattr(F, "affine_grid", affine_grid, raising=False)
+    monkeypatch.setattr(F, "grid_sample", grid_sample, raising=False)
+
+
+def test_affine_theta_identity():
+    n = 3
+    zeros = np.zeros(n)
+    theta = T.affine_theta(zeros, (zeros, zeros), np.ones(n), (zeros, zeros), (5, 7))
+    np.testing.assert_array_equal(theta, np.tile([[1.0, 0, 0], [0, 1, 0]], (n, 1, 1)))
+
+
+def test_random_affine_rotation_translation_and_scale(monkeypatch):
+    _torch_affine_ops(monkeypatch)
+    x = _images(1, 1, 6, 6)
+    quarter = T.RandomAffine(degrees=(90, 90))(x).numpy()  # clockwise on screen, as torchvision's affine
+    np.testing.assert_allclose(quarter, np.rot90(x.numpy(), k=-1, axes=(2, 3)), atol=1e-5)
+    wide = _images(2, 1, 4, 9)  # non-square: a half turn is exact, with no distortion
+    np.testing.assert_allclose(
+        T.RandomAffine(degrees=(180, 180))(wide).numpy(), wide.numpy()[..., ::-1, ::-1], atol=1e-5
+    )
+    shifted = T.RandomAffine(degrees=0, translate=(0.5, 0))(x).numpy()  # integer shifts in [-3, 3] pixels
+    matches = [
+        k
+        for k in range(-3, 4)
+        if np.allclose(shifted[..., max(k, 0) : 6 + min(k, 0)], x.numpy()[..., max(-k, 0) : 6 - max(k, 0)], atol=1e-5)
+    ]
+    assert matches
+    small = T.RandomAffine(degrees=0, scale=(0.5, 0.5))(_images(1, 1, 8, 8)).numpy()
+    assert np.abs(small[..., :2, :]).max() == 0 and np.abs(small[..., 6:, :]).max() == 0  # zeros outside
+
+
+def test_random_affine_draws_per_image_and_never_holds_the_graph(monkeypatch):
+    _torch_affine_ops(monkeypatch)
+    x = _images(4, 1, 8, 8).requires_grad_()
+    mg.manual_seed(1)
+    out = T.RandomAffine(degrees=30, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10)(x)
+    assert out.shape == (4, 1, 8, 8) and not out.requires_grad and out.grad_fn is None
+    assert not np.allclose(out.numpy()[0], out.numpy()[1])
+    mg.manual_seed(1)
+    again = T.RandomAffine(degrees=30, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10)(x)
+    np.testing.assert_array_equal(again.numpy(), out.numpy())
+
+
+def test_random_affine_identity_with_minigrad_ops():
+    """Needs F.affine_grid and F.grid_sample (minigrad/ops/sample.py)."""
+    x = _images(3, 2, 5, 7)
+    np.testing.assert_allclose(T.RandomAffine(degrees=0)(x).numpy(), x.numpy(), atol=1e-6)
+    np.testing.assert_allclose(T.RandomAffine(degrees=0)(x[0]).numpy(), x.numpy()[0], atol=1e-6)
+
+
+def test_random_affine_argument_errors():
+    with pytest.raises(ValueError, match="translate"):
+        T.RandomAffine(0, translate=(2, 0))
+    with pytest.raises(ValueError, match="scale"):
+        T.RandomAffine(0, scale=(0, 1))
+    with pytest.raises(ValueError, match="degrees"):
+        T.RandomAffine(-5)
+
+
+# -------------------------------------------------------------------------- colour
+def test_color_jitter_brightness_scales_each_image_by_one_factor():
+    x = mg.tensor(np.random.default_rng(0).uniform(0.1, 0.5, (6, 3, 4, 4)).astype(np.float32))
+    out = T.ColorJitter(brightness=0.5)(x).numpy()
+    ratio = out / x.numpy()
+    per_image = ratio.reshape(6, -1)
+    np.testing.assert_allclose(per_image, per_image[:, :1].repeat(per_image.shape[1], 1), rtol=1e-5)
+    assert 0.5 <= per_image.min() and per_image.max() <= 1.5 and per_image[:, 0].std() > 0
+
+
+def test_color_jitter_contrast_and_saturation():
+    gray = mg.tensor(np.random.default_rng(1).uniform(0.4, 0.6, (5, 1, 6, 6)).astype(np.float32))
+    out = T.ColorJitter(contrast=0.5)(gray).numpy()  # blending with the mean keeps the mean
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), gray.numpy().mean(axis=(1, 2, 3)), atol=1e-6)
+    np.testing.assert_array_equal(T.ColorJitter(saturation=0.9)(gray).numpy(), gray.numpy())
+    rgb = _images(2, 3, 4, 4)
+    desaturated = T.ColorJitter(saturation=(0.0, 0.0))(rgb).numpy()
+    luma = np.tensordot(np.array([0.2989, 0.587, 0.114], np.float32), rgb.numpy(), axes=([0], [1]))
+    np.testing.assert_allclose(desaturated, np.repeat(luma[:, None], 3, axis=1), atol=1e-6)
+    bright = T.ColorJitter(brightness=(3, 3), contrast=(2, 2))(rgb).numpy()
+    assert bright.min() >= 0 and bright.max() <= 1
+
+
+# ---------------------------------------------------------------------------- misc
+def test_compose_shapes_graph_and_reproducibility():
+    pipeline = T.Compose(
+        [T.RandomCrop(8, padding=2), T.RandomHorizontalFlip(), T.ColorJitter(0.2, 0.2), T.Normalize((0.5,), (0.5,))]
+    )
+    assert T.batchable(pipeline) and T.batchable(T.Compose([T.ToTensor(), pipeline]))
+    assert not T.batchable(T.Compose([lambda x: x]))
+    x = _images(5, 1, 8, 8).requires_grad_()
+    mg.manual_seed(4)
+    out = pipeline(x)
+    assert out.shape == (5, 1, 8, 8) and out.grad_fn is None and not out.requires_grad
+    assert -1 <= out.numpy().min() and out.numpy().max() <= 1
+    mg.manual_seed(4)
+    np.testing.assert_array_equal(pipeline(x).numpy(), out.numpy())
+    assert pipeline(x[0]).shape == (1, 8, 8)
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        T.RandomHorizontalFlip()(mg.zeros(3, 3))
