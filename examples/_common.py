@@ -42,9 +42,11 @@ def arguments(argv=None, **defaults) -> argparse.Namespace:
     parser.add_argument("--plot", metavar="PATH", help="save the curves to this image")
     parser.add_argument("--seed", type=int, default=42)
     for name, value in defaults.items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", type=type(value) if value is not None else str, default=value
-        )
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true", default=value)
+        else:
+            parser.add_argument(flag, type=type(value) if value is not None else str, default=value)
     return parser.parse_args(argv)
 
 
@@ -79,7 +81,10 @@ def save_plot(curves: dict, path: str, title: str = "", xlabel: str = "step") ->
 
     groups: dict = {}
     for name, values in curves.items():
-        unit = "accuracy" if "acc" in name else ("loss" if "loss" in name else name)
+        # "unit: what" names share a panel; otherwise losses go together, and accuracies.
+        unit = (
+            name.split(":")[0] if ":" in name else "accuracy" if "acc" in name else "loss" if "loss" in name else name
+        )
         groups.setdefault(unit, []).append((name, values))
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
     for ax, (unit, series) in zip(axes[0], groups.items()):

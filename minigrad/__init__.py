@@ -110,3 +110,4 @@ from minigrad.gradcheck import gradcheck, gradgradcheck  # noqa: E402
 clip = clamp
 __version__ = "0.1.0"
 from minigrad import functional  # noqa: E402,F401  (registers every op family)
+from minigrad.serialization import load, save  # noqa: E402

@@ -1,0 +1,165 @@
+"""MultiheadAttention with PyTorch's parameters, shapes and mask conventions."""
+
+from __future__ import annotations
+
+import minigrad as mg
+import minigrad.functional as F
+from nn import init
+from nn.layers.linear import Linear
+from nn.module import Module, Parameter
+
+
+def _as_additive(mask: mg.Tensor | None, dtype, name: str) -> mg.Tensor | None:
+    """A bool mask (True: may NOT attend, PyTorch's MHA convention) as 0 / -inf; a float mask as is."""
+    if mask is None:
+        return None
+    if mask.dtype == mg.bool:
+        return mg.zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
+    if mask.dtype.kind != "f":
+        raise TypeError(f"MultiheadAttention: {name} must be bool or float, got {mask.dtype}")
+    return mask.to(dtype)
+
+
+class MultiheadAttention(Module):
+    """Attention over num_heads subspaces of embed_dim, then an output projection.
+
+    query: (L, N, E) ((N, L, E) with batch_first, or unbatched (L, E)); key, value: (S, N, kdim/vdim).
+    attn_mask: (L, S) or (N*num_heads, L, S); key_padding_mask: (N, S). A bool mask marks with True
+    the positions that may NOT be attended to; a float mask is added to the scores.
+    """
+
+    def __init__(
+        self,
+        embed_dim,
+        num_heads,
+        dropout=0.0,
+        bias=True,
+        kdim=None,
+        vdim=None,
+        batch_first=False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first
+        self.head_dim = embed_dim // num_heads
+        self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        factory = {"device": device, "dtype": dtype}
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(mg.empty(3 * embed_dim, embed_dim, **factory))
+            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
+        else:
+            self.q_proj_weight = Parameter(mg.empty(embed_dim, embed_dim, **factory))
+            self.k_proj_weight = Parameter(mg.empty(embed_dim, self.kdim, **factory))
+            self.v_proj_weight = Parameter(mg.empty(embed_dim, self.vdim, **factory))
+            self.in_proj_weight = None
+        self.in_proj_bias = Parameter(mg.zeros(3 * embed_dim, **factory)) if bias else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **factory)
+        for weight in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if weight is not None:
+                init.xavier_uniform_(weight)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+
+    def _project(self, query, key, value):
+        e = self.embed_dim
+        biases = (None,) * 3 if self.in_proj_bias is None else self.in_proj_bias.split(e)
+        if self._qkv_same_embed_dim:
+            if query is key and key is value:  # self-attention: one GEMM for q, k and v
+                return F.linear(query, self.in_proj_weight, self.in_proj_bias).split(e, dim=-1)
+            weights = self.in_proj_weight.split(e)
+        else:
+            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        return tuple(F.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
+
+    def forward(
+        self,
+        query,
+        key,
+        value,
+        key_padding_mask=None,
+        need_weights=True,
+        attn_mask=None,
+        average_attn_weights=True,
+        is_causal=False,
+    ):
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or query.shape[-1] != self.embed_dim:
+            raise RuntimeError(
+                f"{self}: expected query of shape (L, N, {self.embed_dim}) or (L, {self.embed_dim}), "
+                f"got {tuple(query.shape)}"
+            )
+        if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim or key.shape[:-1] != value.shape[:-1]:
+            raise RuntimeError(
+                f"{self}: expected key (..., {self.kdim}) and value (..., {self.vdim}) of the same "
+                f"length, got {tuple(key.shape)} and {tuple(value.shape)}"
+            )
+        if not batched:
+            query, key, value = (x.unsqueeze(1) for x in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            same_kv = key is value
+            same_qk = query is key
+            query = query.transpose(0, 1)
+            key = query if same_qk else key.transpose(0, 1)
+            value = key if same_kv else value.transpose(0, 1)
+        # From here on (L, N, E): project, then split the heads into (N, heads, L, head_dim).
+        length, n = query.shape[:2]
+        source = key.shape[0]
+        q, k, v = self._project(query, key, value)
+        q, k, v = (x.reshape(x.shape[0], n, self.num_heads, self.head_dim).permute(1, 2, 0, 3) for x in (q, k, v))
+
+        mask = self._merge_masks(attn_mask, key_padding_mask, is_causal, q.dtype, n, length, source)
+        dropout = self.dropout if self.training else 0.0
+        if need_weights:
+            scores = q @ k.mT * (self.head_dim**-0.5)
+            if mask is not None:
+                scores = scores + mask
+            weights = F.softmax(scores, dim=-1)
+            out = F.dropout(weights, dropout, True) @ v if dropout else weights @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+            weights = None
+        out = self.out_proj(out.permute(2, 0, 1, 3).reshape(length, n, self.embed_dim))
+        if self.batch_first and batched:
+            out = out.transpose(0, 1)
+        if weights is not None:
+            if average_attn_weights:
+                weights = weights.mean(dim=1)
+            if not batched:
+                weights = weights.squeeze(0)
+        return (out if batched else out.squeeze(1)), weights
+
+    def _merge_masks(self, attn_mask, key_padding_mask, is_causal, dtype, n, length, source):
+        """One additive mask broadcastable to (N, heads, L, S), or None."""
+        if is_causal and attn_mask is None:
+            attn_mask = mg.ones(length, source, dtype=mg.bool, device=self.out_proj.weight.device).triu(1)
+        mask = _as_additive(attn_mask, dtype, "attn_mask")
+        if mask is not None:
+            if tuple(mask.shape) == (length, source):
+                pass
+            elif tuple(mask.shape) == (n * self.num_heads, length, source):
+                mask = mask.reshape(n, self.num_heads, length, source)
+            else:
+                raise RuntimeError(
+                    f"{self}: attn_mask should have shape ({length}, {source}) or "
+                    f"({n * self.num_heads}, {length}, {source}), got {tuple(attn_mask.shape)}"
+                )
+        padding = _as_additive(key_padding_mask, dtype, "key_padding_mask")
+        if padding is not None:
+            if tuple(padding.shape) != (n, source):
+                raise RuntimeError(
+                    f"{self}: key_padding_mask should have shape ({n}, {source}), got {tuple(key_padding_mask.shape)}"
+                )
+            padding = padding.reshape(n, 1, 1, source)
+            mask = padding if mask is None else mask + padding
+        return mask
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"

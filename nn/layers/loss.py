@@ -1,0 +1,110 @@
+"""Loss modules: each holds its options and calls one functional loss."""
+
+from __future__ import annotations
+
+import minigrad as mg
+import minigrad.functional as F
+from nn.module import Module
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean", reductions=_REDUCTIONS):
+        super().__init__()
+        if reduction not in reductions:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {reductions}, got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional per-class (or per-element) weight, kept as a buffer as PyTorch does."""
+
+    def __init__(self, weight: mg.Tensor | None = None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """input: (N, C) or (N, C, d1, ...) logits; target: class indices (N, d1, ...) or probabilities."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.cross_entropy(
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+
+class NLLLoss(_WeightedLoss):
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class BCELoss(_WeightedLoss):
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_WeightedLoss):
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(weight, reduction)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.binary_cross_entropy_with_logits(
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+        )
+
+
+class MSELoss(_Loss):
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class KLDivLoss(_Loss):
+    """input: log-probabilities; target: probabilities (or log-probabilities with log_target=True)."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__(reduction, _REDUCTIONS + ("batchmean",))
+        self.log_target = log_target
+
+    def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

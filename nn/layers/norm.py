@@ -1,0 +1,139 @@
+"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, RMSNorm."""
+
+from __future__ import annotations
+
+import numbers
+
+import minigrad as mg
+import minigrad.functional as F
+from nn.module import Module, Parameter
+
+
+class _BatchNorm(Module):
+    """Batch statistics in training (updating the running ones), running statistics in eval."""
+
+    _input_dims: tuple = ()
+
+    def __init__(
+        self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
+    ):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(mg.ones(num_features, **factory)) if affine else None
+        self.bias = Parameter(mg.zeros(num_features, **factory)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", mg.zeros(num_features, **factory))
+            self.register_buffer("running_var", mg.ones(num_features, **factory))
+            self.register_buffer("num_batches_tracked", mg.tensor(0, dtype=mg.int64, device=device))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            with mg.no_grad():
+                self.running_mean.zero_()
+                self.running_var.fill_(1)
+                self.num_batches_tracked.zero_()
+
+    def forward(self, x: mg.Tensor) -> mg.Tensor:
+        if x.ndim not in self._input_dims or x.shape[1] != self.num_features:
+            dims = " or ".join(f"{n}-D" for n in self._input_dims)
+            raise RuntimeError(
+                f"{self}: expected {dims} input with {self.num_features} features in dim 1, got {tuple(x.shape)}"
+            )
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
+            with mg.no_grad():
+                self.num_batches_tracked.add_(1)
+            if momentum is None:  # a cumulative moving average
+                momentum = 1.0 / int(self.num_batches_tracked.item())
+        # Without running statistics (track_running_stats=False) eval mode also uses the batch's.
+        use_batch_stats = self.training or not self.track_running_stats
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats, momentum or 0.0, self.eps
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """x: (N, C) or (N, C, L)."""
+
+    _input_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """x: (N, C, H, W)."""
+
+    _input_dims = (4,)
+
+
+class LayerNorm(Module):
+    """Normalises over the last len(normalized_shape) dims; x: (*, *normalized_shape)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(mg.ones(*self.normalized_shape, **factory)) if elementwise_affine else None
+        self.bias = Parameter(mg.zeros(*self.normalized_shape, **factory)) if elementwise_affine and bias else None
+
+    def forward(self, x: mg.Tensor) -> mg.Tensor:
+        n = len(self.normalized_shape)
+        if tuple(x.shape[x.ndim - n :]) != self.normalized_shape or x.ndim < n:
+            raise RuntimeError(
+                f"{self}: expected input of shape (*, {', '.join(map(str, self.normalized_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """x: (N, C, *): statistics over each group of C/num_groups channels and the spatial dims."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(mg.ones(num_channels, **factory)) if affine else None
+        self.bias = Parameter(mg.zeros(num_channels, **factory)) if affine else None
+
+    def forward(self, x: mg.Tensor) -> mg.Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise RuntimeError(f"{self}: expected input (N, {self.num_channels}, *), got {tuple(x.shape)}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class RMSNorm(Module):
+    """x / rms(x) * weight over the last len(normalized_shape) dims."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps, self.elementwise_affine = tuple(normalized_shape), eps, elementwise_affine
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(mg.ones(*self.normalized_shape, **factory)) if elementwise_affine else None
+
+    def forward(self, x: mg.Tensor) -> mg.Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

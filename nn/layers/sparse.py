@@ -1,0 +1,54 @@
+"""Embedding: a lookup table of num_embeddings vectors."""
+
+from __future__ import annotations
+
+import minigrad as mg
+import minigrad.functional as F
+from nn import init
+from nn.module import Module, Parameter
+
+
+class Embedding(Module):
+    """indices (*) of int dtype -> (*, embedding_dim). Initialised N(0, 1), the padding row zero."""
+
+    def __init__(
+        self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, _weight=None, device=None, dtype=None
+    ):
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx {padding_idx} must be within num_embeddings ({num_embeddings})"
+                )
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx, self.max_norm = padding_idx, max_norm
+        if _weight is None:
+            self.weight = Parameter(mg.empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(
+                    f"Embedding: _weight has shape {tuple(_weight.shape)}, expected {(num_embeddings, embedding_dim)}"
+                )
+            self.weight = Parameter(_weight)
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with mg.no_grad():
+                self.weight[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings: mg.Tensor, freeze: bool = True, padding_idx=None) -> Embedding:
+        rows, cols = embeddings.shape
+        module = cls(rows, cols, padding_idx=padding_idx, _weight=embeddings.detach().clone())
+        module.weight.requires_grad = not freeze
+        return module
+
+    def forward(self, indices: mg.Tensor) -> mg.Tensor:
+        return F.embedding(indices, self.weight, self.padding_idx, self.max_norm)
+
+    def extra_repr(self) -> str:
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")

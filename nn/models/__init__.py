@@ -1,0 +1,50 @@
+"""Every documented model, by name: ``nn.models.resnet18()`` or ``nn.models.build("resnet18")``."""
+
+from nn.models.convnext import ConvNeXt, convnext_mini, convnext_small, convnext_tiny
+from nn.models.efficientnet import (
+    EfficientNet,
+    compound_scaling,
+    efficientnet,
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+    efficientnet_b5,
+    efficientnet_b6,
+    efficientnet_b7,
+)
+from nn.models.inception import Inception, inception_small
+from nn.models.mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
+from nn.models.resnet import (
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    SEBlock,
+    plain_cnn_small,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet_small,
+    se_resnet_small,
+)
+from nn.models.vit import VisionTransformer, vit, vit_b_16, vit_b_32, vit_l_16, vit_tiny
+
+# Every lowercase function imported above builds a model, except the scaling rule.
+_BUILDERS = {
+    name: value
+    for name, value in dict(globals()).items()
+    if callable(value) and name.islower() and not name.startswith("_") and name != "compound_scaling"
+}
+
+
+def names() -> list:
+    """The names ``build`` accepts."""
+    return sorted(_BUILDERS)
+
+
+def build(name: str, **kwargs):
+    """The model called ``name`` (see ``names()``), built with ``kwargs``."""
+    if name not in _BUILDERS:
+        raise ValueError(f"nn.models: unknown model {name!r}; known: {', '.join(names())}")
+    return _BUILDERS[name](**kwargs)
