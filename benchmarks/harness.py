@@ -1,8 +1,8 @@
 """Timing minigrad and PyTorch on the same workload, in the same process.
 
 A workload builds one training step for each framework from the same seeded data and
-weights. The two steps are timed alternately (so drift in the machine's speed hits both),
-each as the median of many repeats after a warm-up, and reported as a ratio.
+weights. The two steps are timed in alternating blocks (so drift in the machine's speed hits
+both), each as the median of many repeats after a warm-up, and reported as a ratio.
 """
 
 from __future__ import annotations
@@ -50,21 +50,33 @@ def _time(step: Callable[[], None], sync: Callable[[], None]) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def measure(workload: Workload, device: str = "cpu", repeats: int = 30, warmup: int = 5) -> Result:
-    """Median milliseconds per step for both frameworks, timed alternately."""
+def measure(workload: Workload, device: str = "cpu", repeats: int = 30, warmup: int = 5, rounds: int = 3) -> Result:
+    """Median milliseconds per step for both frameworks.
+
+    The frameworks take turns in blocks of steps (``rounds`` turns each, so slow drift in the
+    machine's speed hits both), with a pause before each block and its first step not timed:
+    a framework's worker threads keep spinning for a while after its last step, and timing the
+    other framework step by step in between would measure the two fighting over the cores.
+    """
     import torch
 
-    mg_step, torch_step = workload.minigrad(device), workload.torch(device)
-    mg_sync = _cuda_sync_minigrad if device == "cuda" else (lambda: None)
-    torch_sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        mg_step(), torch_step()
-    mg_sync(), torch_sync()
-    mg_times, torch_times = [], []
-    for _ in range(repeats):
-        mg_times.append(_time(mg_step, mg_sync))
-        torch_times.append(_time(torch_step, torch_sync))
-    return Result(workload, statistics.median(mg_times), statistics.median(torch_times))
+    steps = {"minigrad": workload.minigrad(device), "torch": workload.torch(device)}
+    syncs = {
+        "minigrad": _cuda_sync_minigrad if device == "cuda" else (lambda: None),
+        "torch": torch.cuda.synchronize if device == "cuda" else (lambda: None),
+    }
+    for name, step in steps.items():
+        for _ in range(warmup):
+            step()
+        syncs[name]()
+    times = {name: [] for name in steps}
+    per_block = max(repeats // rounds, 1)
+    for _ in range(rounds):
+        for name, step in steps.items():
+            time.sleep(0.3)
+            _time(step, syncs[name])
+            times[name] += [_time(step, syncs[name]) for _ in range(per_block)]
+    return Result(workload, statistics.median(times["minigrad"]), statistics.median(times["torch"]))
 
 
 def _cuda_sync_minigrad():

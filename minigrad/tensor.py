@@ -388,7 +388,7 @@ for _module, _names in (
     (
         _sh,
         "reshape view flatten transpose permute squeeze unsqueeze expand expand_as repeat "
-        "contiguous split chunk flip tril triu",
+        "contiguous split chunk unbind flip tril triu",
     ),
     (_ix, "gather scatter_add masked_fill index_select"),
     (_la, "matmul"),

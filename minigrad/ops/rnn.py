@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from minigrad.autograd import Function, backward_through, is_grad_enabled
 from minigrad.backend import array_module
+from minigrad.ops.shape import stack
 from minigrad.tensor import Tensor
 
 
@@ -23,6 +24,16 @@ def lstm_cell_reference(gates: Tensor, c: Tensor) -> tuple:
     i, f, g, o = gates.chunk(4, dim=-1)
     c_next = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c_next.tanh(), c_next
+
+
+def lstm_sequence_reference(x_proj: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, reverse: bool = False):
+    """The LSTM layer step by step: x_proj (T, N, 4H) already holds x W_ih^T and both biases."""
+    h, c, outputs = h0, c0, []
+    steps = range(x_proj.shape[0] - 1, -1, -1) if reverse else range(x_proj.shape[0])
+    for t in steps:
+        h, c = lstm_cell_reference(x_proj[t] + h @ weight_hh.mT, c)
+        outputs.append(h)
+    return stack(outputs[::-1] if reverse else outputs), h, c
 
 
 def gru_cell_reference(gates_x: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:
@@ -77,6 +88,98 @@ class LSTMCellPointwise(Function):
         return (Tensor._make(grad_gates) if need_gates else None), (Tensor._make(dc * f) if need_c else None)
 
 
+class LSTMSequence(Function):
+    """A whole LSTM layer (one direction) in one op: x_proj (T, N, 4H) = x W_ih^T + b_ih + b_hh,
+    h0, c0 (N, H), weight_hh (4H, H) -> outputs (T, N, H), h_T, c_T.
+
+    The time loop runs on arrays: one GEMM and a few elementwise passes per step each way, no
+    node per step. Backward collects every step's gate gradients and forms the gradient of
+    weight_hh with one large GEMM instead of one small GEMM per step.
+    """
+
+    def forward(self, x_proj, h0, c0, weight_hh, reverse=False):
+        xp = array_module(x_proj)
+        steps, n, gates = x_proj.shape
+        hidden = gates // 4
+        if gates != 4 * hidden or h0.shape != c0.shape or h0.shape != (n, hidden) or weight_hh.shape != (gates, hidden):
+            raise RuntimeError(
+                f"lstm_sequence: expected x_proj (T, N, 4H), h0 and c0 (N, H), weight_hh (4H, H), got "
+                f"{tuple(x_proj.shape)}, {tuple(h0.shape)}, {tuple(c0.shape)}, {tuple(weight_hh.shape)}"
+            )
+        self.order = list(range(steps - 1, -1, -1)) if reverse else list(range(steps))
+        self.reverse = reverse
+        acts = xp.empty_like(x_proj)
+        cells = xp.empty((steps, n, hidden), dtype=x_proj.dtype)
+        tanh_cells = xp.empty_like(cells)
+        out = xp.empty_like(cells)
+        h, c, w_t = h0, c0, weight_hh.T
+        for t in self.order:
+            pre = x_proj[t] + h @ w_t
+            act = acts[t]
+            act[...] = _sigmoid(xp, pre)
+            act[:, 2 * hidden : 3 * hidden] = xp.tanh(pre[:, 2 * hidden : 3 * hidden])
+            i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
+            xp.multiply(f, c, out=cells[t])
+            cells[t] += i * g
+            xp.tanh(cells[t], out=tanh_cells[t])
+            xp.multiply(o, tanh_cells[t], out=out[t])
+            h, c = out[t], cells[t]
+        self.save_for_backward(x_proj, h0, c0, weight_hh)
+        self.acts, self.cells, self.tanh_cells, self.out, self.h0, self.c0, self.weight_hh = (
+            acts,
+            cells,
+            tanh_cells,
+            out,
+            h0,
+            c0,
+            weight_hh,
+        )
+        return out, out[self.order[-1]].copy(), cells[self.order[-1]].copy()
+
+    def backward(self, grad_out, grad_h, grad_c):
+        if is_grad_enabled():
+            return backward_through(
+                lambda *inputs: lstm_sequence_reference(*inputs, reverse=self.reverse),
+                self.saved_tensors,
+                (grad_out, grad_h, grad_c),
+                self.needs_input_grad,
+            )
+        xp = array_module(self.acts)
+        hidden = self.cells.shape[-1]
+        dh = xp.zeros_like(self.h0) if grad_h is None else grad_h.data.copy()
+        dc = xp.zeros_like(self.c0) if grad_c is None else grad_c.data.copy()
+        d_gates = xp.empty_like(self.acts)
+        first = self.order[0]
+        for k in range(len(self.order) - 1, -1, -1):
+            t = self.order[k]
+            c_prev = self.c0 if t == first else self.cells[self.order[k - 1]]
+            if grad_out is not None:
+                dh += grad_out.data[t]
+            i, f, g, o = (self.acts[t][:, j * hidden : (j + 1) * hidden] for j in range(4))
+            tanh_c = self.tanh_cells[t]
+            dc += dh * o * (1 - tanh_c * tanh_c)
+            d = d_gates[t]
+            xp.multiply(dc, g * i * (1 - i), out=d[:, :hidden])
+            xp.multiply(dc, c_prev * f * (1 - f), out=d[:, hidden : 2 * hidden])
+            xp.multiply(dc, i * (1 - g * g), out=d[:, 2 * hidden : 3 * hidden])
+            xp.multiply(dh * tanh_c, o * (1 - o), out=d[:, 3 * hidden :])
+            dc *= f
+            dh = d @ self.weight_hh
+        need_x, need_h0, need_c0, need_w = self.needs_input_grad
+        grad_w = None
+        if need_w:  # sum over steps of d_gates[t]^T h_prev[t]: one GEMM over all steps
+            h_prev = xp.empty_like(self.out)
+            for k, t in enumerate(self.order):
+                h_prev[t] = self.h0 if k == 0 else self.out[self.order[k - 1]]
+            grad_w = Tensor._make(d_gates.reshape(-1, 4 * hidden).T @ h_prev.reshape(-1, hidden))
+        return (
+            Tensor._make(d_gates) if need_x else None,
+            Tensor._make(dh) if need_h0 else None,
+            Tensor._make(dc) if need_c0 else None,
+            grad_w,
+        )
+
+
 class GRUCellPointwise(Function):
     """gates_x = x W_ih^T + b_ih, gates_h = h W_hh^T + b_hh: (N, 3H); h: (N, H) -> h_next (N, H)."""
 
@@ -123,6 +226,12 @@ class GRUCellPointwise(Function):
 def lstm_cell_pointwise(gates: Tensor, c: Tensor) -> tuple:
     """The LSTM step after its GEMMs: gates (N, 4H) [i, f, g, o], c (N, H) -> (h_next, c_next)."""
     return LSTMCellPointwise.apply(gates, c)
+
+
+def lstm_sequence(x_proj: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, reverse: bool = False) -> tuple:
+    """One direction of an LSTM layer: x_proj (T, N, 4H) (input projection plus both biases),
+    h0, c0 (N, H), weight_hh (4H, H) -> (outputs (T, N, H), h_T, c_T)."""
+    return LSTMSequence.apply(x_proj, h0, c0, weight_hh, reverse=reverse)
 
 
 def gru_cell_pointwise(gates_x: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:

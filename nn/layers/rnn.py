@@ -11,7 +11,7 @@ import math
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise
+from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise, lstm_sequence
 from nn import init
 from nn.module import Module, Parameter
 
@@ -114,12 +114,19 @@ class _RNNBase(Module):
             for direction in range(directions):
                 index = layer * directions + direction
                 weight_ih, weight_hh, bias_ih, bias_hh = self._params(index)
-                steps = F.linear(x, weight_ih, bias_ih).unbind(0)
-                state = tuple(s[index] for s in initial) if self.mode == "LSTM" else initial[0][index]
-                hs = []
+                projected = F.linear(x, weight_ih, bias_ih)  # every step's input projection in one GEMM
+                if self.mode == "LSTM":  # the whole time loop is one fused op
+                    if bias_hh is not None:
+                        projected = projected + bias_hh
+                    out, h_n, c_n = lstm_sequence(projected, *(s[index] for s in initial), weight_hh, bool(direction))
+                    outputs.append(out)
+                    finals.append((h_n, c_n))
+                    continue
+                state, hs = initial[0][index], []
+                steps = projected.unbind(0)
                 for x_proj in reversed(steps) if direction else steps:
                     state = _step(self.mode, x_proj, state, weight_hh, bias_hh)
-                    hs.append(state[0] if self.mode == "LSTM" else state)
+                    hs.append(state)
                 outputs.append(mg.stack(hs[::-1] if direction else hs))
                 finals.append(state)
             x = outputs[0] if directions == 1 else mg.cat(outputs, dim=2)

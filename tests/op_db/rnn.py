@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import minigrad.testing as mgt
-from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise
+from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise, lstm_sequence
 from tests.op_db import OpInfo, Sample
 
 
@@ -40,3 +40,23 @@ OPS = [
     OpInfo("lstm_cell_pointwise", lstm_cell_pointwise, _cell_samples(4, 1), _np_lstm),
     OpInfo("gru_cell_pointwise", gru_cell_pointwise, _cell_samples(3, 2), _np_gru),
 ]
+
+
+def _np_lstm_sequence(x_proj, h0, c0, weight_hh, reverse=False):
+    h, c, outputs = h0, c0, []
+    for t in range(x_proj.shape[0])[::-1] if reverse else range(x_proj.shape[0]):
+        h, c = _np_lstm(x_proj[t] + h @ weight_hh.T, c)
+        outputs.append(h)
+    return np.stack(outputs[::-1] if reverse else outputs), h, c
+
+
+@st.composite
+def _sequence_samples(draw):
+    steps, batch, hidden = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    x = draw(mgt.tensors((steps, batch, 4 * hidden)))
+    h0, c0 = draw(mgt.tensors((batch, hidden))), draw(mgt.tensors((batch, hidden)))
+    weight = draw(mgt.tensors((4 * hidden, hidden), low=-1, high=1))
+    return Sample((x, h0, c0, weight), {"reverse": draw(st.booleans())})
+
+
+OPS.append(OpInfo("lstm_sequence", lstm_sequence, _sequence_samples(), _np_lstm_sequence))
