@@ -20,6 +20,12 @@ from minigrad.tensor import Tensor
 _STRUCTURE = "minigrad.structure"
 
 
+def _contiguous(array):
+    """A C-contiguous NumPy copy when needed (np.ascontiguousarray would turn a 0-d array into 1-d)."""
+    array = backend.to_numpy(array)
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
 def _is_flat(obj) -> bool:
     return isinstance(obj, Mapping) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
 
@@ -28,7 +34,7 @@ def _encode(obj, path: str, tensors: dict):
     """A JSON-able description of ``obj``; its tensors go into ``tensors`` under their path."""
     if isinstance(obj, Tensor) or backend.is_array(obj):
         data = obj.data if isinstance(obj, Tensor) else obj
-        tensors[path] = backend.numpy.ascontiguousarray(backend.to_numpy(data))
+        tensors[path] = _contiguous(data)
         return {"tensor": path, "requires_grad": bool(getattr(obj, "requires_grad", False))}
     if isinstance(obj, Mapping):
         return {"dict": [[_encode(k, f"{path}.key", {}), _encode(v, f"{path}.{k}", tensors)] for k, v in obj.items()]}
@@ -46,7 +52,7 @@ def save(obj, path) -> None:
     from safetensors.numpy import save_file
 
     if _is_flat(obj):
-        tensors = {k: backend.numpy.ascontiguousarray(backend.to_numpy(v.data)) for k, v in obj.items()}
+        tensors = {k: _contiguous(v.data) for k, v in obj.items()}
         metadata = {"format": "pt"}
     else:
         tensors = {}

@@ -9,6 +9,7 @@ weight``), exactly as PyTorch does, so a PyTorch state_dict loads one to one.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 
@@ -41,7 +42,13 @@ class Parameter(Tensor):
         return Parameter, (backend.to_numpy(self.data), self.requires_grad)
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What load_state_dict returns: the keys it did not find, and the keys it did not use."""
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class _Hook:
@@ -100,21 +107,27 @@ class Module:
         if isinstance(value, (Parameter, Module)):
             if params is None:
                 raise AttributeError(f"cannot assign {type(value).__name__} {name!r} before Module.__init__() call")
+            target = params if isinstance(value, Parameter) else modules
             for table in (params, buffers, modules):
-                table.pop(name, None)
+                if table is not target:
+                    table.pop(name, None)
             self.__dict__.pop(name, None)
-            (params if isinstance(value, Parameter) else modules)[name] = value
+            target[name] = value  # a replaced entry keeps its place in the order
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} (a Parameter or None)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' (nn.Parameter or None expected)"
+                )
             params[name] = None
         elif modules is not None and name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} (a Module or None)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' (nn.Module or None expected)"
+                )
             modules[name] = None
         elif buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (a Tensor or None)")
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
             buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -162,7 +175,7 @@ class Module:
 
     def _check_name(self, name: str, table: str) -> None:
         if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"{type(self).__name__}: invalid name {name!r} (a non-empty string without '.')")
+            raise KeyError(f'{type(self).__name__}: a name can\'t be empty or contain ".", got {name!r}')
         if name in self.__dict__ or any(
             name in getattr(self, t) for t in ("_parameters", "_buffers", "_modules") if t != table
         ):
@@ -172,7 +185,7 @@ class Module:
         module = self
         for part in target.split(".") if target else []:
             if part not in module._modules:
-                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking for {target!r})")
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}` (looking for {target!r})")
             module = module._modules[part]
         return module
 
@@ -237,7 +250,7 @@ class Module:
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, bool):
-            raise ValueError(f"train: mode must be a bool, got {mode!r}")
+            raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
@@ -318,36 +331,30 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
-        if strict:
-            problems += [f'missing key "{k}"' for k in missing] + [f'unexpected key "{k}"' for k in unexpected]
+        if strict and unexpected:
+            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        if strict and missing:
+            problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
         values = {}
         for key, target in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             array = value.data if isinstance(value, Tensor) else value
-            if not backend.is_array(array) and not isinstance(array, backend.numpy.generic):
-                try:
-                    array = backend.numpy.asarray(array)
-                except (TypeError, ValueError):
-                    problems.append(f'"{key}": expected a Tensor or array, got {type(value).__name__}')
-                    continue
-            if tuple(array.shape) != tuple(target.shape):
-                problems.append(
-                    f'size mismatch for "{key}": the checkpoint has shape {tuple(array.shape)}, '
-                    f"the module {tuple(target.shape)}"
-                )
+            if not backend.is_array(array):
+                problems.append(f'While copying the parameter named "{key}", expected a Tensor or an array, '
+                                f"got {type(value).__name__}.")  # fmt: skip
+            elif tuple(array.shape) != tuple(target.shape):
+                problems.append(f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} from "
+                                f"checkpoint, the shape in current model is {tuple(target.shape)}.")  # fmt: skip
             elif not _castable(array.dtype, target.dtype):
-                problems.append(
-                    f'dtype mismatch for "{key}": the checkpoint has {array.dtype}, the module {target.dtype}'
-                )
+                problems.append(f"dtype mismatch for {key}: copying a param of dtype {array.dtype} from checkpoint, "
+                                f"the dtype in current model is {target.dtype}.")  # fmt: skip
             else:
                 values[key] = array
         if problems:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__} (nothing was loaded):\n\t"
-                + "\n\t".join(problems)
-            )
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems)
+                               + "\n(nothing was loaded)")  # fmt: skip
         for key, array in values.items():
             target = own[key]
             target.data[...] = backend.as_array(array, target.dtype, target.device)
@@ -391,7 +398,7 @@ def _device_and_dtype(args, kwargs):
     if dtype is not None:
         dtype = backend.numpy.dtype(dtype)
         if dtype.kind != "f":
-            raise TypeError(f"Module.to: only floating-point dtypes are allowed, got {dtype}")
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
     return device, dtype
 
 
@@ -437,11 +444,7 @@ class Sequential(Module):
         setattr(self, list(self._modules)[_index(index, len(self))], module)
 
     def __delitem__(self, index) -> None:
-        keys = (
-            list(self._modules)[index] if isinstance(index, slice) else [list(self._modules)[_index(index, len(self))]]
-        )
-        for key in keys:
-            del self._modules[key]
+        _delete(self, index)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -452,6 +455,17 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
+
+
+def _delete(container: Module, index) -> None:
+    """Remove entries of a Sequential or ModuleList and number the rest 0, 1, ... again."""
+    keys = list(container._modules)
+    for key in keys[index] if isinstance(index, slice) else [keys[_index(index, len(keys))]]:
+        del container._modules[key]
+    remaining = list(container._modules.values())
+    container._modules.clear()
+    for i, module in enumerate(remaining):
+        container._modules[str(i)] = module
 
 
 def _index(index: int, length: int) -> int:
@@ -476,6 +490,9 @@ class ModuleList(Module):
     def __setitem__(self, index: int, module: Module) -> None:
         setattr(self, list(self._modules)[_index(index, len(self))], module)
 
+    def __delitem__(self, index) -> None:
+        _delete(self, index)
+
     def __len__(self) -> int:
         return len(self._modules)
 
@@ -490,6 +507,11 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
         return self
+
+    def pop(self, index: int = -1) -> Module:
+        module = self[index]
+        del self[index]
+        return module
 
     def insert(self, index: int, module: Module) -> None:
         items = list(self._modules.values())
@@ -588,6 +610,9 @@ class Unflatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         dim = self.dim % x.ndim
+        if math.prod(self.unflattened_size) != x.shape[dim] and -1 not in self.unflattened_size:
+            raise RuntimeError(f"Unflatten: unflattened_size {self.unflattened_size} must multiply up to the size "
+                               f"of dim {self.dim}, {x.shape[dim]} (input shape {tuple(x.shape)})")  # fmt: skip
         return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1 :])
 
     def extra_repr(self) -> str:

@@ -108,11 +108,11 @@ def test_optimizer_errors():
         nn.optim.SGD([np.zeros(2)], lr=0.1)
     with pytest.raises(ValueError, match="non-leaf"):
         nn.optim.Adam([mg.ones(2, requires_grad=True) * 2])
-    with pytest.raises(ValueError, match="invalid learning rate"):
+    with pytest.raises(ValueError, match="Invalid learning rate"):
         nn.optim.SGD(nn.Linear(2, 2).parameters(), lr=-1)
     with pytest.raises(ValueError, match="Nesterov"):
         nn.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1, nesterov=True)
-    with pytest.raises(ValueError, match="betas"):
+    with pytest.raises(ValueError, match="beta parameter at index 0"):
         nn.optim.Adam(nn.Linear(2, 2).parameters(), betas=(1.0, 0.9))
     p = nn.Parameter(mg.ones(2))
     with pytest.raises(ValueError, match="more than one parameter group"):

@@ -15,10 +15,11 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"{type(self).__name__}: invalid betas {betas} (each in [0, 1))")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{type(self).__name__}: Invalid beta parameter at index {i}: {beta} (in [0, 1))")
         if eps < 0:
-            raise ValueError(f"{type(self).__name__}: invalid eps {eps}")
+            raise ValueError(f"{type(self).__name__}: Invalid epsilon value: {eps}")
         super().__init__(
             params,
             dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import types
 
 from nn.optim.optimizer import Optimizer
 
@@ -102,7 +103,10 @@ class LinearLR(LRScheduler):
         last_epoch: int = -1,
     ):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearLR: factors must be in (0, 1] and [0, 1], got {start_factor} and {end_factor}")
+            raise ValueError(
+                "LinearLR: Starting multiplicative factor expected to be greater than 0 and less or equal to 1, and "
+                f"the ending one between 0 and 1, got {start_factor} and {end_factor}"
+            )
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -119,14 +123,26 @@ class LambdaLR(LRScheduler):
         groups = len(optimizer.param_groups)
         self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
         if len(self.lr_lambdas) != groups:
-            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas, got {len(self.lr_lambdas)}")
+            raise ValueError(f"LambdaLR: Expected {groups} lr_lambdas, but got {len(self.lr_lambdas)}")
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch):
         return [base * fn(epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
 
     def state_dict(self) -> dict:
-        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+        # Functions are not state: as PyTorch, keep a None in their place (callable objects keep their __dict__).
+        state = {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+        state["lr_lambdas"] = [
+            None if isinstance(fn, types.FunctionType) else vars(fn).copy() for fn in self.lr_lambdas
+        ]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        for fn, saved in zip(self.lr_lambdas, state.pop("lr_lambdas", [])):
+            if saved is not None:
+                vars(fn).update(saved)
+        super().load_state_dict(state)
 
 
 class OneCycleLR(LRScheduler):
@@ -152,7 +168,7 @@ class OneCycleLR(LRScheduler):
     ):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
-                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+                raise ValueError("OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch)")
             total_steps = epochs * steps_per_epoch
         if total_steps <= 0 or not 0 <= pct_start <= 1 or anneal_strategy not in ("cos", "linear"):
             raise ValueError(
@@ -211,7 +227,7 @@ class OneCycleLR(LRScheduler):
         step = self.last_epoch + 1 if epoch is None else epoch
         if step > self.total_steps:
             raise ValueError(
-                f"OneCycleLR: tried to step {step} times; the specified number of total steps is {self.total_steps}"
+                f"OneCycleLR: Tried to step {step} times. The specified number of total steps is {self.total_steps}"
             )
         super().step(epoch)
         if self.cycle_momentum:
@@ -229,7 +245,10 @@ class SequentialLR(LRScheduler):
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones, got {len(milestones)}")
+            raise ValueError(
+                f"SequentialLR: the number of milestone points must be one less than the number of schedulers, "
+                f"expected {len(schedulers) - 1}, got {len(milestones)}"
+            )
         if any(s.optimizer is not optimizer for s in schedulers):
             raise ValueError("SequentialLR: every scheduler must belong to the same optimizer")
         self._schedulers, self._milestones = list(schedulers), list(milestones)
@@ -270,10 +289,10 @@ class ReduceLROnPlateau:
         min_lr=0.0,
         eps=1e-8,
     ):
-        if factor >= 1.0 or mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
-            raise ValueError(
-                f"ReduceLROnPlateau: invalid factor {factor}, mode {mode!r} or threshold_mode {threshold_mode!r}"
-            )
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: Factor should be < 1.0, got {factor}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: invalid mode {mode!r} or threshold_mode {threshold_mode!r}")
         self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
         self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
         groups = len(optimizer.param_groups)

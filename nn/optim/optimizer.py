@@ -30,6 +30,11 @@ class Optimizer:
     def add_param_group(self, group: dict) -> None:
         group = dict(group)
         params = group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"{type(self).__name__}: optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
         params = [params] if isinstance(params, Tensor) else list(params)
         for p in params:
             if not isinstance(p, Tensor):
@@ -47,9 +52,9 @@ class Optimizer:
 
     def _check(self, group: dict) -> None:
         if group["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']}")
+            raise ValueError(f"{type(self).__name__}: Invalid learning rate: {group['lr']}")
         if group.get("weight_decay", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']}")
+            raise ValueError(f"{type(self).__name__}: Invalid weight_decay value: {group['weight_decay']}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:

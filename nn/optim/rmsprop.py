@@ -12,8 +12,9 @@ class RMSprop(Optimizer):
     def __init__(
         self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
     ):
-        if alpha < 0 or eps < 0 or momentum < 0:
-            raise ValueError(f"RMSprop: invalid alpha {alpha}, eps {eps} or momentum {momentum}")
+        for name, value in (("alpha", alpha), ("epsilon", eps), ("momentum", momentum)):
+            if value < 0:
+                raise ValueError(f"RMSprop: Invalid {name} value: {value}")
         super().__init__(
             params,
             dict(

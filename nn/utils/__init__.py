@@ -34,7 +34,10 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     else:
         total = sum(float((xp.abs(g.data) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}")
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} for gradients from `parameters` is non-finite "
+            f"({total}), so it cannot be clipped"
+        )
     scale = min(max_norm / (total + 1e-6), 1.0)
     if scale < 1.0:
         for g in grads:
@@ -58,11 +61,13 @@ def parameters_to_vector(parameters) -> Tensor:
 @mg.no_grad()
 def vector_to_parameters(vector: Tensor, parameters) -> None:
     """Copy consecutive slices of ``vector`` into the parameters, in place."""
+    if not isinstance(vector, Tensor):
+        raise TypeError(f"vector_to_parameters: expected a Tensor, got {type(vector).__name__}")
     parameters = list(parameters)
     total = sum(p.numel() for p in parameters)
     if vector.ndim != 1 or vector.numel() != total:
         raise RuntimeError(
-            f"vector_to_parameters: expected a vector of {total} values, got shape {tuple(vector.shape)}"
+            f"vector_to_parameters: the parameters need ({total},), got a vector of shape {tuple(vector.shape)}"
         )
     start = 0
     for p in parameters:
