@@ -25,6 +25,7 @@ from minigrad.ops.linalg import linear
 # attention (ops/attention.py)
 
 # convolution, unfold/fold (ops/conv.py)
+from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d
 
 # pooling (ops/pool.py)
 

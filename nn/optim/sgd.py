@@ -37,6 +37,6 @@ class SGD(Optimizer):
                 buffer = state["momentum_buffer"] = array_module(grad).array(grad, dtype=param.dtype, copy=True)
             else:
                 buffer *= momentum
-                buffer += (1 - group["dampening"]) * grad
+                buffer += (1 - group["dampening"]) * grad if group["dampening"] else grad
             grad = grad + momentum * buffer if group["nesterov"] else buffer
         param -= lr * grad
