@@ -31,5 +31,6 @@ from minigrad.ops.linalg import linear
 # padding (ops/padding.py)
 
 # resampling: interpolate, pixel_shuffle, grid_sample, affine_grid (ops/sample.py)
+from minigrad.ops.sample import affine_grid, grid_sample, interpolate, pixel_shuffle, pixel_unshuffle
 
 # detection: boxes, nms, RoI pooling, deformable convolution, focal loss (ops/detection.py)
