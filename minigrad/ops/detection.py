@@ -173,6 +173,11 @@ def _rois(boxes, input, name):
     return rois, batch
 
 
+def _largest(counts, default: int) -> int:
+    """The largest of an integer array, ``default`` when it is empty (no rois)."""
+    return int(counts.max()) if counts.size else default
+
+
 def _round_half_away(x):
     """C's round(): halves go away from zero (NumPy's round goes to even)."""
     xp = array_module(x)
@@ -212,8 +217,8 @@ def roi_pool(input: Tensor, boxes, output_size, spatial_scale: float = 1.0) -> T
     best = xp.full(empty.shape + (c,), -xp.inf, dtype=pixels.dtype)
     best_row = xp.zeros(best.shape, dtype=backend.int64)
     base = (batch * (h * w))[:, None, None]
-    max_h = int((y_last - y_first).max(initial=0))
-    max_w = int((x_last - x_first).max(initial=0))
+    max_h = _largest(y_last - y_first, 0)
+    max_w = _largest(x_last - x_first, 0)
     for dy in range(max_h):  # offsets within a bin, scanned row by row as torchvision does
         for dx in range(max_w):
             y, x = y_first + dy, x_first + dx
@@ -255,7 +260,7 @@ def roi_align(
     count = xp.maximum(grid[:, 0] * grid[:, 1], 1).astype(rois.dtype)
 
     def positions(axis, n_bins, limit):  # (K, bins, samples) coordinates and (K, 1, samples) validity
-        most = max(int(grid[:, axis].max(initial=1)), 1)
+        most = max(_largest(grid[:, axis], 1), 1)
         index = xp.arange(n_bins, dtype=rois.dtype)[None, :, None]
         sample = xp.arange(most, dtype=rois.dtype)[None, None, :]
         step = bin_size[:, axis, None, None]
