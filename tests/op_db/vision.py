@@ -349,8 +349,8 @@ def _np_deform(x, offset, weight, bias, mask, **kwargs):
 def _box_pairs(draw):
     """Two sets of boxes whose coordinates never tie (no kinks in max, min and the clamp)."""
     n, m = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    values = draw(mgt.arrays((n + m, 4, 2), low=0.0, high=8.0, distinct=True, contiguous=True))
-    values.sort(axis=-1)
+    values = draw(mgt.arrays((n + m, 2, 2), low=0.0, high=8.0, distinct=True, contiguous=True))
+    values.sort(axis=-1)  # (box, x or y, low and high)
     corners = np.stack([values[:, 0, 0], values[:, 1, 0], values[:, 0, 1], values[:, 1, 1]], axis=-1)
     return Sample((mg.tensor(corners[:n], requires_grad=True), mg.tensor(corners[n:], requires_grad=True)))
 
