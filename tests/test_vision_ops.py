@@ -215,8 +215,7 @@ def test_nms_on_a_known_set():
     boxes = mg.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9.0], [21, 21, 30, 30]])
     scores = mg.tensor([0.9, 0.8, 0.7, 0.95, 0.5])
     keep = F.nms(boxes, scores, 0.5)
-    # box 3 (0.95) suppresses 0 (IoU 0.9); 1 overlaps 3 by 81/119 < ... > 0.5? 81 / (90 + 100 - 81) = 0.74: dropped;
-    # 2 survives and suppresses 4 (IoU 81 / 100).
+    # Box 3 (score 0.95) suppresses 0 (IoU 90 / 100) and 1 (IoU 72 / 118); 2 survives and suppresses 4 (81 / 100).
     assert keep.dtype == mg.int64 and keep.tolist() == [3, 2]
     assert F.nms(boxes, scores, 0.95).tolist() == [3, 0, 1, 2, 4]
     assert F.nms(mg.zeros(0, 4), mg.zeros(0), 0.5).tolist() == []
