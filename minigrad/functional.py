@@ -32,5 +32,18 @@ from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d
 # padding (ops/padding.py)
 
 # resampling: interpolate, pixel_shuffle, grid_sample, affine_grid (ops/sample.py)
+from minigrad.ops.sample import affine_grid, grid_sample, interpolate, pixel_shuffle, pixel_unshuffle
 
 # detection: boxes, nms, RoI pooling, deformable convolution, focal loss (ops/detection.py)
+from minigrad.ops.detection import (
+    batched_nms,
+    box_area,
+    box_convert,
+    box_iou,
+    deform_conv2d,
+    generalized_box_iou,
+    nms,
+    roi_align,
+    roi_pool,
+    sigmoid_focal_loss,
+)
