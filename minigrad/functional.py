@@ -13,12 +13,16 @@ from minigrad.ops.elementwise import relu, sigmoid, tanh
 from minigrad.ops.linalg import linear
 
 # activations (ops/activation.py)
+from minigrad.ops.activation import elu, gelu, glu, hardtanh, leaky_relu, logsigmoid, mish, relu6, silu, softplus
 
 # dropout (ops/dropout.py)
+from minigrad.ops.dropout import drop_path, dropout, dropout2d
 
 # embeddings (ops/embedding.py)
+from minigrad.ops.embedding import embedding, one_hot
 
 # normalisation (ops/norm.py)
+from minigrad.ops.norm import batch_norm, group_norm, layer_norm, normalize, rms_norm
 
 # softmax and losses (ops/loss.py)
 
