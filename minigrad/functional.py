@@ -13,16 +13,39 @@ from minigrad.ops.elementwise import relu, sigmoid, tanh
 from minigrad.ops.linalg import linear
 
 # activations (ops/activation.py)
+from minigrad.ops.activation import elu, gelu, glu, hardtanh, leaky_relu, logsigmoid, mish, relu6, silu, softplus
 
 # dropout (ops/dropout.py)
+from minigrad.ops.dropout import drop_path, dropout, dropout2d
 
 # embeddings (ops/embedding.py)
+from minigrad.ops.embedding import embedding, one_hot
 
 # normalisation (ops/norm.py)
+from minigrad.ops.norm import batch_norm, group_norm, layer_norm, normalize, rms_norm
 
 # softmax and losses (ops/loss.py)
+from minigrad.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
+    cosine_similarity,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    log_softmax,
+    margin_ranking_loss,
+    mse_loss,
+    nll_loss,
+    pairwise_distance,
+    smooth_l1_loss,
+    softmax,
+    triplet_margin_loss,
+)
 
 # attention (ops/attention.py)
+from minigrad.ops.attention import scaled_dot_product_attention
 
 # convolution, unfold/fold (ops/conv.py)
 from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d

@@ -1,0 +1,293 @@
+"""Activations: leaky_relu, gelu, silu, softplus, elu, glu, logsigmoid, hardtanh, relu6, mish.
+
+Each is one op with its own derivative. Piecewise-linear ones multiply the gradient by a
+constant slope mask (PyTorch's value at the kinks); smooth ones write their derivative
+with Tensor ops, so it can be differentiated again. Forwards stay finite for any |x|:
+exponentials only ever see non-positive arguments (``logaddexp``, ``expm1`` of ``min(x, 0)``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from minigrad.autograd import Function
+from minigrad.backend import array_module
+from minigrad.ops._dims import normalize_dim
+from minigrad.ops.elementwise import clamp, exp, sigmoid, tanh, where
+from minigrad.ops.shape import cat
+from minigrad.tensor import Tensor
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_TANH_SCALE = math.sqrt(2 / math.pi)  # gelu's tanh approximation: tanh(c * (x + 0.044715 x^3))
+_TANH_CUBIC = 0.044715
+
+
+# -------------------------------------------------------------------- piecewise linear
+class LeakyRelu(Function):
+    def forward(self, x, negative_slope):
+        xp = array_module(x)
+        positive = x > 0
+        self.slope = xp.where(positive, 1, negative_slope).astype(x.dtype)  # the slope at 0 is negative_slope
+        return x * self.slope
+
+    def backward(self, grad):
+        return grad * self.slope
+
+
+class Hardtanh(Function):
+    def forward(self, x, min_val, max_val):
+        self.inside = (x > min_val) & (x < max_val)  # the gradient is 0 at both kinks, as in PyTorch
+        return array_module(x).clip(x, min_val, max_val)
+
+    def backward(self, grad):
+        return grad * self.inside
+
+
+# ------------------------------------------------------------------------------ smooth
+def _sigmoid(x):
+    """sigmoid on an array, accurate to the last bit in both tails (exp never overflows)."""
+    xp = array_module(x)
+    small = xp.exp(-xp.abs(x))
+    out = xp.where(x >= 0, x.dtype.type(1), small)
+    out /= 1 + small
+    return out
+
+
+def _normal_cdf(x):
+    """Phi(x) on an array, from erfc's Chebyshev fit (Numerical Recipes' ``erfcc``):
+    relative error below 1.2e-7 everywhere, tails included."""
+    xp = array_module(x)
+    z = xp.abs(x) * _SQRT_HALF
+    t = 1 / (1 + 0.5 * z)
+    poly = t * 0.17087277 - 0.82215223
+    for c in (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223):
+        poly *= t
+        poly += c
+    z *= z
+    poly -= z
+    half_erfc = xp.exp(poly, out=poly)
+    half_erfc *= 0.5 * t  # erfc(|x| / sqrt 2) / 2 = Phi(-|x|)
+    return xp.where(x < 0, half_erfc, 1 - half_erfc)
+
+
+class Gelu(Function):
+    """``x * Phi(x)`` (``approximate="none"``) or its tanh approximation."""
+
+    def forward(self, x, approximate):
+        self.approximate = approximate
+        self.save_for_backward(x)
+        if approximate == "tanh":  # 0.5 x (1 + tanh(u)) = x sigmoid(2u), without cancellation for x < 0
+            out = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
+        else:
+            out = _normal_cdf(x)
+        out *= x
+        return out
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * GeluDerivative.apply(x, approximate=self.approximate)
+
+
+class GeluDerivative(Function):
+    """gelu'(x), an op of its own so that gelu's backward is one fast pass and still differentiable."""
+
+    def forward(self, x, approximate):
+        self.approximate = approximate
+        self.save_for_backward(x)
+        xp = array_module(x)
+        if approximate == "tanh":
+            x2 = x * x
+            t = xp.tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
+            slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)  # du/dx
+            out = 1 - t * t
+            out *= slope
+            out *= x
+            out += 1 + t
+            out *= 0.5
+            return out
+        out = x * x
+        out *= -0.5
+        xp.exp(out, out=out)
+        out *= _INV_SQRT_2PI * x  # x * phi(x)
+        out += _normal_cdf(x)
+        return out
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        if self.approximate == "tanh":
+            x2 = x * x
+            t = tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
+            slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)
+            curvature = (6 * _TANH_SCALE * _TANH_CUBIC) * x
+            return grad * (1 - t * t) * (slope + 0.5 * x * (curvature - 2 * t * slope * slope))
+        return grad * (2 - x * x) * exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+class Silu(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        out = _sigmoid(x)
+        out *= x
+        return out
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        s = sigmoid(x)
+        return grad * s * (1 + x * (1 - s))
+
+
+class Softplus(Function):
+    """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold``."""
+
+    def forward(self, x, beta, threshold):
+        xp = array_module(x)
+        self.beta = beta
+        scaled = x * beta
+        self.linear = scaled > threshold
+        self.save_for_backward(x)
+        out = xp.logaddexp(0, scaled)
+        out /= beta
+        return xp.where(self.linear, x, out)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * where(Tensor._make(self.linear), 1.0, sigmoid(x * self.beta))
+
+
+class Elu(Function):
+    def forward(self, x, alpha):
+        xp = array_module(x)
+        self.alpha = alpha
+        self.positive = x > 0
+        self.save_for_backward(x)
+        negative = xp.expm1(xp.minimum(x, 0))
+        negative *= alpha
+        return xp.where(self.positive, x, negative)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        # alpha * exp(x) for x <= 0 (alpha at 0, as in PyTorch); clamping keeps exp finite where unused
+        negative_slope = exp(clamp(x, max=0.0)) * self.alpha
+        return grad * where(Tensor._make(self.positive), 1.0, negative_slope)
+
+
+class Logsigmoid(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return -array_module(x).logaddexp(0, -x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * sigmoid(-x)
+
+
+class Mish(Function):
+    """``x * tanh(softplus(x))``."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        xp = array_module(x)
+        out = xp.tanh(xp.logaddexp(0, x))
+        out *= x
+        return out
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        t = tanh(softplus(x))
+        return grad * (t + x * sigmoid(x) * (1 - t * t))
+
+
+class Glu(Function):
+    """``a * sigmoid(b)`` for the two halves ``a, b`` of the input along ``dim``."""
+
+    def forward(self, x, dim):
+        self.dim = dim
+        self.save_for_backward(x)
+        xp = array_module(x)
+        a, b = xp.split(x, 2, axis=dim)
+        out = _sigmoid(b)
+        out *= a
+        return out
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        a, b = x.chunk(2, self.dim)
+        s = sigmoid(b)
+        grad_a = grad * s
+        return cat([grad_a, grad_a * a * (1 - s)], self.dim)
+
+
+# -------------------------------------------------------------------- public functions
+def _float_input(input, name):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"{name}: expected a floating-point tensor, got {input.dtype}")
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``x`` for ``x > 0``, else ``negative_slope * x`` (the slope at 0 is ``negative_slope``)."""
+    _float_input(input, "leaky_relu")
+    return LeakyRelu.apply(input, negative_slope=negative_slope)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``clamp(x, min_val, max_val)`` with zero gradient at both kinks."""
+    _float_input(input, "hardtanh")
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+
+
+def relu6(input: Tensor) -> Tensor:
+    return hardtanh(input, 0.0, 6.0)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """``x * Phi(x)`` (Phi the standard normal CDF), or ``approximate="tanh"``'s formula."""
+    _float_input(input, "gelu")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(input, approximate=approximate)
+
+
+def silu(input: Tensor) -> Tensor:
+    """``x * sigmoid(x)`` (swish)."""
+    _float_input(input, "silu")
+    return Silu.apply(input)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    _float_input(input, "softplus")
+    if beta == 0:
+        raise ValueError("softplus: beta must be nonzero")
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+    _float_input(input, "elu")
+    return Elu.apply(input, alpha=alpha)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x))``, finite for any x."""
+    _float_input(input, "logsigmoid")
+    return Logsigmoid.apply(input)
+
+
+def mish(input: Tensor) -> Tensor:
+    _float_input(input, "mish")
+    return Mish.apply(input)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """Gated linear unit: the input's first half along ``dim`` times sigmoid of its second half."""
+    _float_input(input, "glu")
+    if input.ndim == 0:
+        raise RuntimeError("glu: does not support 0-d (scalar) tensors")
+    d = normalize_dim(dim, input.ndim, "glu")
+    if input.shape[d] % 2:
+        raise RuntimeError(f"glu: halving dimension must be even, but dimension {d} is size {input.shape[d]}")
+    return Glu.apply(input, dim=d)
