@@ -20,12 +20,26 @@ class Matmul(Function):
             )
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
-        return a @ b
+        return _matmul(a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        return (grad @ b.mT if need_a else None), (a.mT @ grad if need_b else None)
+        grad_b = None
+        if need_b:
+            if b.ndim == 2 and a.ndim > 2:  # a weight shared by every batch: one GEMM over all of them
+                grad_b = a.reshape(-1, a.shape[-1]).mT @ grad.reshape(-1, grad.shape[-1])
+            else:
+                grad_b = a.mT @ grad
+        return (grad @ b.mT if need_a else None), grad_b
+
+
+def _matmul(a, b):
+    """``a @ b``, with a stack of matrices times one matrix done as one GEMM: NumPy would run one
+    small GEMM per matrix of the stack (or no BLAS at all), many times slower."""
+    if b.ndim == 2 and a.ndim > 2:
+        return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+    return a @ b
 
 
 class Einsum(Function):
@@ -74,7 +88,7 @@ class Linear(Function):
             )
         need_x, need_weight, _ = self.needs_input_grad
         self.save_for_backward(x if need_weight else None, weight if need_x else None)
-        out = x @ weight.T
+        out = _matmul(x, weight.T)
         if bias is not None:
             out += bias
         return out
