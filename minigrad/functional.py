@@ -25,6 +25,8 @@ from minigrad.ops.linalg import linear
 # attention (ops/attention.py)
 
 # convolution, unfold/fold (ops/conv.py)
+# isort: split
+from minigrad.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
 
 # pooling (ops/pool.py)
 

@@ -1,0 +1,414 @@
+"""Convolution: conv1d/conv2d, conv_transpose1d/2d, unfold/fold.
+
+Three ops share one ``Geometry`` (ops/_windows.py) and are each other's gradients. With
+``y = conv(x, w)``:
+
+    Conv(x, w)            -> y: (N, O, OH, OW)
+    ConvTranspose(g, w)   -> x: (N, C, H, W)          conv's input gradient, and conv_transpose2d
+    ConvWeightGrad(x, g)  -> w: (O, C / groups, kh, kw)
+
+They are the three partial derivatives of one trilinear form, ``sum(g * conv(x, w))``, so
+the backward of each is made of the other two: backward of any order is recorded with the
+same fast kernels (an R1 penalty's double backward is a few more convolutions).
+
+The kernels: the general path is a strided window view of the padded input, copied once
+into GEMM columns (im2col), and one batched GEMM over the groups; the input gradient
+multiplies back into columns and adds them into place at each kernel offset (col2im). The
+depthwise path (groups == input channels) multiplies and accumulates over the kernel
+offsets instead, never forming a block-diagonal GEMM. conv1d runs as conv2d over (1, L).
+"""
+
+from __future__ import annotations
+
+import math
+
+from minigrad.autograd import Function
+from minigrad.backend import array_module
+from minigrad.ops._windows import Geometry, col2im, out_length, pad, windows
+from minigrad.tensor import Tensor
+
+
+# --------------------------------------------------------------------------- kernels
+def _depthwise(channels: int, geometry: Geometry) -> bool:
+    return geometry.groups > 1 and geometry.groups == channels
+
+
+def _columns(x, geometry: Geometry):
+    """x: (N, C, H, W) -> GEMM columns (groups, C / groups * kh * kw, N * OH * OW): the one copy (im2col)."""
+    view = windows(pad(x, geometry), geometry).transpose(1, 2, 3, 0, 4, 5)  # (C, kh, kw, N, OH, OW)
+    return view.reshape(geometry.groups, -1, x.shape[0] * math.prod(geometry.out_size))
+
+
+def _group_major(y, groups: int):
+    """y: (N, O, OH, OW) -> (groups, O / groups, N * OH * OW)."""
+    n, channels = y.shape[:2]
+    return y.reshape(n, channels, -1).transpose(1, 0, 2).reshape(groups, channels // groups, -1)
+
+
+def _per_channel(y, channels: int):
+    """y: (N, C * m, OH, OW) -> (N, C, m, OH, OW): the depthwise output channels of each input channel."""
+    return y.reshape(y.shape[0], channels, -1, *y.shape[2:])
+
+
+def convolve(x, weight, geometry: Geometry):
+    """x: (N, C, H, W), weight: (O, C / groups, kh, kw) -> (N, O, OH, OW)."""
+    xp = array_module(x)
+    n, channels = x.shape[:2]
+    out_channels, (oh, ow) = weight.shape[0], geometry.out_size
+    if _depthwise(channels, geometry):
+        view = windows(pad(x, geometry), geometry)
+        kernel = weight.reshape(channels, -1, *geometry.kernel)
+        out = xp.zeros((n, channels, kernel.shape[1], oh, ow), dtype=x.dtype)
+        term = xp.empty_like(out)
+        for i, j, _, _ in geometry.offsets():
+            xp.multiply(view[:, :, None, i, j], kernel[:, :, i, j, None, None], out=term)
+            out += term
+        return out.reshape(n, out_channels, oh, ow)
+    groups = geometry.groups
+    out = weight.reshape(groups, out_channels // groups, -1) @ _columns(x, geometry)  # (G, O/G, N*OH*OW)
+    return xp.ascontiguousarray(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
+
+
+def convolve_transpose(g, weight, geometry: Geometry):
+    """g: (N, O, OH, OW), weight: (O, C / groups, kh, kw) -> (N, C, H, W): the adjoint of ``convolve``."""
+    xp = array_module(g)
+    n, channels = g.shape[0], weight.shape[1] * geometry.groups
+    if _depthwise(channels, geometry):
+        per_channel = _per_channel(g, channels)
+        kernel = weight.reshape(channels, -1, *geometry.kernel)
+        out = col2im(
+            lambda i, j: xp.einsum("ncmhw,cm->nchw", per_channel, kernel[:, :, i, j]), (n, channels), geometry, g
+        )
+        return xp.ascontiguousarray(out)
+    groups = geometry.groups
+    kernel = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
+    columns = (kernel @ _group_major(g, groups)).reshape(channels, *geometry.kernel, n, *geometry.out_size)
+    out = col2im(lambda i, j: columns[:, i, j], (channels, n), geometry, g)  # (C, N, H, W)
+    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
+def convolve_weight(x, g, geometry: Geometry):
+    """x: (N, C, H, W), g: (N, O, OH, OW) -> (O, C / groups, kh, kw): the weight gradient."""
+    xp = array_module(x)
+    channels, out_channels = x.shape[1], g.shape[1]
+    if _depthwise(channels, geometry):
+        view = windows(pad(x, geometry), geometry)
+        per_channel = _per_channel(g, channels)
+        out = xp.empty((channels, per_channel.shape[2], *geometry.kernel), dtype=x.dtype)
+        for i, j, _, _ in geometry.offsets():
+            out[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", per_channel, view[:, :, i, j])
+        return out.reshape(out_channels, 1, *geometry.kernel)
+    columns = _columns(x, geometry)
+    out = _group_major(g, geometry.groups) @ columns.transpose(0, 2, 1)  # (G, O/G, C/G*kh*kw)
+    return out.reshape(out_channels, channels // geometry.groups, *geometry.kernel)
+
+
+# ------------------------------------------------------------------------------- ops
+class Conv(Function):
+    """x: (N, C, H, W), weight: (O, C / groups, kh, kw), bias: (O,) or None -> (N, O, OH, OW)."""
+
+    def forward(self, x, weight, bias, geometry):
+        need_x, need_weight, _ = self.needs_input_grad
+        self.geometry = geometry
+        self.save_for_backward(x if need_weight else None, weight if need_x else None)
+        out = convolve(x, weight, geometry)
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1)
+        return out
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        need_x, need_weight, need_bias = self.needs_input_grad
+        return (
+            ConvTranspose.apply(grad, weight, None, geometry=self.geometry) if need_x else None,
+            ConvWeightGrad.apply(x, grad, geometry=self.geometry) if need_weight else None,
+            grad.sum((0, 2, 3)) if need_bias else None,
+        )
+
+
+class ConvTranspose(Function):
+    """g: (N, O, OH, OW), weight: (O, C / groups, kh, kw), bias: (C,) or None -> (N, C, H, W)."""
+
+    def forward(self, g, weight, bias, geometry):
+        need_g, need_weight, _ = self.needs_input_grad
+        self.geometry = geometry
+        self.save_for_backward(g if need_weight else None, weight if need_g else None)
+        out = convolve_transpose(g, weight, geometry)
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1)
+        return out
+
+    def backward(self, grad):
+        g, weight = self.saved_tensors
+        need_g, need_weight, need_bias = self.needs_input_grad
+        return (
+            Conv.apply(grad, weight, None, geometry=self.geometry) if need_g else None,
+            ConvWeightGrad.apply(grad, g, geometry=self.geometry) if need_weight else None,
+            grad.sum((0, 2, 3)) if need_bias else None,
+        )
+
+
+class ConvWeightGrad(Function):
+    """x: (N, C, H, W), g: (N, O, OH, OW) -> (O, C / groups, kh, kw)."""
+
+    def forward(self, x, g, geometry):
+        need_x, need_g = self.needs_input_grad
+        self.geometry = geometry
+        self.save_for_backward(x if need_g else None, g if need_x else None)
+        return convolve_weight(x, g, geometry)
+
+    def backward(self, grad):
+        x, g = self.saved_tensors
+        need_x, need_g = self.needs_input_grad
+        return (
+            ConvTranspose.apply(g, grad, None, geometry=self.geometry) if need_x else None,
+            Conv.apply(x, grad, None, geometry=self.geometry) if need_g else None,
+        )
+
+
+class Unfold(Function):
+    """x: (N, C, H, W) -> (N, C * kh * kw, OH * OW): every window as a column."""
+
+    def forward(self, x, geometry):
+        self.geometry = geometry
+        n, channels = x.shape[:2]
+        return windows(pad(x, geometry), geometry).reshape(n, channels * math.prod(geometry.kernel), -1)
+
+    def backward(self, grad):
+        return Fold.apply(grad, geometry=self.geometry)
+
+
+class Fold(Function):
+    """columns: (N, C * kh * kw, OH * OW) -> (N, C, H, W): each column added back where its window lies."""
+
+    def forward(self, columns, geometry):
+        self.geometry = geometry
+        n = columns.shape[0]
+        blocks = columns.reshape(n, -1, *geometry.kernel, *geometry.out_size)
+        out = col2im(lambda i, j: blocks[:, :, i, j], blocks.shape[:2], geometry, columns)
+        return array_module(columns).ascontiguousarray(out)
+
+    def backward(self, grad):
+        return Unfold.apply(grad, geometry=self.geometry)
+
+
+# ------------------------------------------------------------------ argument checks
+def _ints(value, n: int, name: str, what: str, minimum: int) -> tuple:
+    """An int or a sequence of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
+    values = (value,) * n if isinstance(value, int) else value
+    if (
+        not isinstance(values, (tuple, list))
+        or len(values) != n
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    ):
+        raise ValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        rule = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name}: {what} must be {rule}, got {value!r}")
+    return tuple(values)
+
+
+def _lift(values: tuple, fill: int) -> tuple:
+    """A 1-D argument as the 2-D one it runs as (over a height of 1)."""
+    return (fill,) * (2 - len(values)) + values
+
+
+def _pairs(pairs: tuple) -> tuple:
+    """((before, after) per dim) -> (top, bottom, left, right) over the 2 dims ops run on."""
+    return tuple(p for pair in ((0, 0),) * (2 - len(pairs)) + pairs for p in pair)
+
+
+def _check_dims(name: str, input: Tensor, dims: int, layout: str) -> None:
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(
+            f"{name}: expected a {dims + 2}-D input (N, {layout}) or an unbatched {dims + 1}-D one ({layout}), "
+            f"got shape {tuple(input.shape)}"
+        )
+
+
+def _check_weight(name: str, input: Tensor, weight: Tensor, bias, dims: int, groups) -> None:
+    if not isinstance(weight, Tensor) or weight.ndim != dims + 2:
+        raise RuntimeError(f"{name}: expected a {dims + 2}-D weight, got shape {tuple(getattr(weight, 'shape', ()))}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"{name}: input is {input.dtype} but {what} is {t.dtype}; they must match")
+
+
+def _batched(input: Tensor, dims: int) -> Tensor:
+    """Input as (N, C, H, W): a batch of one for unbatched input, a height of 1 for 1-D."""
+    if input.ndim == dims + 1:
+        input = input.unsqueeze(0)
+    return input.unsqueeze(2) if dims == 1 else input
+
+
+def _unbatched(out: Tensor, input: Tensor, dims: int) -> Tensor:
+    if dims == 1:
+        out = out.squeeze(2)
+    return out.squeeze(0) if input.ndim == dims + 1 else out
+
+
+def _check_fits(name: str, size: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> None:
+    padded = tuple(s + before + after for s, (before, after) in zip(size, pads))
+    reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(r > p for r, p in zip(reach, padded)):
+        raise RuntimeError(
+            f"{name}: the kernel {tuple(kernel)} (spanning {reach} with dilation {dilation}) is larger "
+            f"than the padded input {padded}"
+        )
+
+
+def _conv_padding(name: str, padding, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """``padding`` as (before, after) per dim. "same" pads ``dilation * (kernel - 1)`` in all,
+    the odd one after (PyTorch's rule); "valid" pads nothing."""
+    dims = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * dims
+        if padding != "same":
+            raise ValueError(f"{name}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{name}: padding='same' needs stride 1, got stride {stride}")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in _ints(padding, dims, name, "padding", 0))
+
+
+# ------------------------------------------------------------------- public functions
+def _conv(name, dims, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    layout = "C, L" if dims == 1 else "C, H, W"
+    _check_dims(name, input, dims, layout)
+    _check_weight(name, input, weight, bias, dims, groups)
+    channels, out_channels = input.shape[-dims - 1], weight.shape[0]
+    if channels % groups:
+        raise RuntimeError(f"{name}: groups={groups} does not divide the {channels} input channels")
+    if out_channels % groups:
+        raise RuntimeError(f"{name}: groups={groups} does not divide the {out_channels} output channels of the weight")
+    if channels != weight.shape[1] * groups:
+        raise RuntimeError(
+            f"{name}: expected input with {weight.shape[1] * groups} channels (weight {tuple(weight.shape)}, "
+            f"groups={groups}), got input of shape {tuple(input.shape)}"
+        )
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"{name}: expected a bias of shape ({out_channels},), got {tuple(bias.shape)}")
+    kernel, size = tuple(weight.shape[2:]), tuple(input.shape[-dims:])
+    stride = _ints(stride, dims, name, "stride", 1)
+    dilation = _ints(dilation, dims, name, "dilation", 1)
+    pads = _conv_padding(name, padding, kernel, stride, dilation)
+    _check_fits(name, size, pads, kernel, dilation)
+    out_size = tuple(out_length(*args) for args in zip(size, kernel, stride, *zip(*pads), dilation))
+    geometry = Geometry(
+        _lift(kernel, 1), _lift(stride, 1), _pairs(pads), _lift(dilation, 1), _lift(size, 1), _lift(out_size, 1), groups
+    )
+    x, w = _batched(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
+    return _unbatched(Conv.apply(x, w, bias, geometry=geometry), input, dims)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """input: (N, C, L), weight: (O, C / groups, k), bias: (O,) -> (N, O, L_out)."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """input: (N, C, H, W), weight: (O, C / groups, kh, kw), bias: (O,) -> (N, O, OH, OW).
+
+    ``padding`` is an int, a pair, "valid" or "same" (stride 1; uneven when the dilated kernel is even)."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(name, dims, input, weight, bias, stride, padding, output_padding, groups, dilation) -> Tensor:
+    layout = "C, L" if dims == 1 else "C, H, W"
+    _check_dims(name, input, dims, layout)
+    _check_weight(name, input, weight, bias, dims, groups)
+    channels = input.shape[-dims - 1]
+    if channels != weight.shape[0]:
+        raise RuntimeError(
+            f"{name}: expected input with {weight.shape[0]} channels (weight {tuple(weight.shape)}, "
+            f"groups={groups}), got input of shape {tuple(input.shape)}"
+        )
+    if channels % groups:
+        raise RuntimeError(f"{name}: groups={groups} does not divide the {channels} input channels")
+    out_channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"{name}: expected a bias of shape ({out_channels},), got {tuple(bias.shape)}")
+    kernel, size = tuple(weight.shape[2:]), tuple(input.shape[-dims:])
+    stride = _ints(stride, dims, name, "stride", 1)
+    dilation = _ints(dilation, dims, name, "dilation", 1)
+    padding = _ints(padding, dims, name, "padding", 0)
+    output_padding = _ints(output_padding, dims, name, "output_padding", 0)
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(
+            f"{name}: output_padding {output_padding} must be smaller than either stride {stride} "
+            f"or dilation {dilation}"
+        )
+    out_size = tuple(
+        (s - 1) * st - 2 * p + d * (k - 1) + o + 1
+        for s, st, p, d, k, o in zip(size, stride, padding, dilation, kernel, output_padding)
+    )
+    if any(o < 1 for o in out_size):
+        raise RuntimeError(f"{name}: the output size {out_size} is too small (input {tuple(input.shape)})")
+    pads = tuple((p, p) for p in padding)
+    geometry = Geometry(
+        _lift(kernel, 1), _lift(stride, 1), _pairs(pads), _lift(dilation, 1), _lift(out_size, 1), _lift(size, 1), groups
+    )
+    x, w = _batched(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
+    return _unbatched(ConvTranspose.apply(x, w, bias, geometry=geometry), input, dims)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """input: (N, C, L), weight: (C, O / groups, k), bias: (O,) -> (N, O, L_out)."""
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """input: (N, C, H, W), weight: (C, O / groups, kh, kw), bias: (O,) -> (N, O, OH, OW):
+    the gradient of conv2d with respect to its input, with ``output_padding`` extra rows/columns."""
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def _window_geometry(name, size, kernel_size, dilation, padding, stride) -> Geometry:
+    kernel = _ints(kernel_size, 2, name, "kernel_size", 1)
+    dilation = _ints(dilation, 2, name, "dilation", 1)
+    padding = _ints(padding, 2, name, "padding", 0)
+    stride = _ints(stride, 2, name, "stride", 1)
+    pads = tuple((p, p) for p in padding)
+    _check_fits(name, size, pads, kernel, dilation)
+    out_size = tuple(out_length(s, k, st, p, p, d) for s, k, st, p, d in zip(size, kernel, stride, padding, dilation))
+    return Geometry(kernel, stride, _pairs(pads), dilation, tuple(size), out_size)
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """input: (N, C, H, W) -> (N, C * kh * kw, L): each sliding window as a column (im2col)."""
+    _check_dims("unfold", input, 2, "C, H, W")
+    geometry = _window_geometry("unfold", tuple(input.shape[-2:]), kernel_size, dilation, padding, stride)
+    out = Unfold.apply(input if input.ndim == 4 else input.unsqueeze(0), geometry=geometry)
+    return out if input.ndim == 4 else out.squeeze(0)
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """input: (N, C * kh * kw, L) -> (N, C, *output_size), overlapping values summed (col2im)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"fold: expected a 3-D input (N, C * kh * kw, L) or an unbatched 2-D one, got shape {tuple(input.shape)}"
+        )
+    size = _ints(output_size, 2, "fold", "output_size", 1)
+    geometry = _window_geometry("fold", size, kernel_size, dilation, padding, stride)
+    blocks, count = math.prod(geometry.kernel), math.prod(geometry.out_size)
+    if input.shape[-2] % blocks:
+        raise RuntimeError(
+            f"fold: expected input's dim {input.ndim - 2} to be divisible by the kernel's {blocks} elements "
+            f"(kernel_size {geometry.kernel}), got shape {tuple(input.shape)}"
+        )
+    if input.shape[-1] != count:
+        raise RuntimeError(
+            f"fold: output_size {size} with kernel_size {geometry.kernel}, dilation {geometry.dilation}, "
+            f"padding {geometry.padding[::2]} and stride {geometry.stride} has {count} sliding blocks, "
+            f"but the input has {input.shape[-1]} (shape {tuple(input.shape)})"
+        )
+    out = Fold.apply(input if input.ndim == 3 else input.unsqueeze(0), geometry=geometry)
+    return out if input.ndim == 3 else out.squeeze(0)

@@ -1,0 +1,263 @@
+"""OpInfos for convolution, unfold/fold (minigrad/ops/conv.py), pooling (ops/pool.py) and padding
+(ops/padding.py), with NumPy references that loop over output positions: slow, plain and independent
+of the strided kernels they check."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import minigrad.functional as F
+import minigrad.testing as mgt
+from minigrad.ops._windows import Geometry
+from minigrad.ops.conv import ConvWeightGrad
+from tests.op_db import OpInfo, Sample
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _same_pads(kernel, dilation):
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return [(t // 2, t - t // 2) for t in totals]
+
+
+def _pads(padding, kernel, dilation):
+    """(before, after) for each of the two spatial dims."""
+    if padding == "same":
+        return _same_pads(kernel, dilation)
+    if padding == "valid":
+        return [(0, 0), (0, 0)]
+    return [(p, p) for p in _pair(padding)]
+
+
+def _np_pad(x, pads, value=0.0):
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + list(pads), constant_values=value)
+
+
+def _positions(padded_shape, kernel, stride, dilation):
+    """Every output position with the slices of the padded input its window covers."""
+    out = [(p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded_shape, kernel, stride, dilation)]
+    for oh in range(out[0]):
+        for ow in range(out[1]):
+            rows = slice(oh * stride[0], oh * stride[0] + dilation[0] * (kernel[0] - 1) + 1, dilation[0])
+            columns = slice(ow * stride[1], ow * stride[1] + dilation[1] * (kernel[1] - 1) + 1, dilation[1])
+            yield oh, ow, rows, columns, out
+
+
+# ------------------------------------------------------------------ NumPy references
+def np_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    stride, dilation, kernel = _pair(stride), _pair(dilation), weight.shape[2:]
+    padded = _np_pad(x, _pads(padding, kernel, dilation))
+    n, channels = x.shape[:2]
+    grouped_weight = weight.reshape(groups, -1, *weight.shape[1:])
+    positions = list(_positions(padded.shape[2:], kernel, stride, dilation))
+    out = np.zeros((n, weight.shape[0], *positions[0][4]))
+    for oh, ow, rows, columns, _ in positions:
+        patch = padded[:, :, rows, columns].reshape(n, groups, channels // groups, *kernel)
+        out[:, :, oh, ow] = np.einsum("ngcij,gocij->ngo", patch, grouped_weight).reshape(n, -1)
+    return out if bias is None else out + bias.reshape(-1, 1, 1)
+
+
+def np_conv2d_weight(x, grad, kernel, stride=1, padding=0, dilation=1, groups=1):
+    """The gradient of conv2d with respect to its weight (O, C / groups, *kernel)."""
+    stride, dilation = _pair(stride), _pair(dilation)
+    padded = _np_pad(x, _pads(padding, kernel, dilation))
+    n, channels = x.shape[:2]
+    out = np.zeros((groups, grad.shape[1] // groups, channels // groups, *kernel))
+    for oh, ow, rows, columns, _ in _positions(padded.shape[2:], kernel, stride, dilation):
+        patch = padded[:, :, rows, columns].reshape(n, groups, channels // groups, *kernel)
+        out += np.einsum("ngo,ngcij->gocij", grad[:, :, oh, ow].reshape(n, groups, -1), patch)
+    return out.reshape(grad.shape[1], channels // groups, *kernel)
+
+
+def np_conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    stride, padding, output_padding, dilation = map(_pair, (stride, padding, output_padding, dilation))
+    n, channels, height, width = x.shape
+    kernel = weight.shape[2:]
+    full = [
+        (s - 1) * st + d * (k - 1) + 1 + o
+        for s, st, d, k, o in zip((height, width), stride, dilation, kernel, output_padding)
+    ]
+    out = np.zeros((n, weight.shape[1] * groups, *full))
+    grouped_weight = weight.reshape(groups, channels // groups, *weight.shape[1:])
+    for ih in range(height):
+        for iw in range(width):
+            rows = slice(ih * stride[0], ih * stride[0] + dilation[0] * (kernel[0] - 1) + 1, dilation[0])
+            columns = slice(iw * stride[1], iw * stride[1] + dilation[1] * (kernel[1] - 1) + 1, dilation[1])
+            value = np.einsum("ngc,gcoij->ngoij", x[:, :, ih, iw].reshape(n, groups, -1), grouped_weight)
+            out[:, :, rows, columns] += value.reshape(n, -1, *kernel)
+    size = [f - 2 * p for f, p in zip(full, padding)]
+    out = out[:, :, padding[0] : padding[0] + size[0], padding[1] : padding[1] + size[1]]
+    return out if bias is None else out + bias.reshape(-1, 1, 1)
+
+
+def np_conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    padding = padding if isinstance(padding, str) else (0, padding)
+    return np_conv2d(x[:, :, None], weight[:, :, None], bias, (1, stride), padding, (1, dilation), groups)[:, :, 0]
+
+
+def np_conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    out = np_conv_transpose2d(
+        x[:, :, None], weight[:, :, None], bias, (1, stride), (0, padding), (0, output_padding), groups, (1, dilation)
+    )
+    return out[:, :, 0]
+
+
+def np_unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    kernel, dilation, stride = _pair(kernel_size), _pair(dilation), _pair(stride)
+    padded = _np_pad(x, [(p, p) for p in _pair(padding)])
+    columns = [
+        padded[:, :, r, c].reshape(x.shape[0], -1)
+        for _, _, r, c, _ in _positions(padded.shape[2:], kernel, stride, dilation)
+    ]
+    return np.stack(columns, axis=-1)
+
+
+def np_fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    kernel, dilation, stride, padding = _pair(kernel_size), _pair(dilation), _pair(stride), _pair(padding)
+    size = [s + 2 * p for s, p in zip(_pair(output_size), padding)]
+    out = np.zeros((x.shape[0], x.shape[1] // (kernel[0] * kernel[1]), *size))
+    for index, (_, _, r, c, _) in enumerate(_positions(size, kernel, stride, dilation)):
+        out[:, :, r, c] += x[:, :, index].reshape(x.shape[0], -1, *kernel)
+    return out[:, :, padding[0] : size[0] - padding[0], padding[1] : size[1] - padding[1]]
+
+
+# ------------------------------------------------------------------------ strategies
+@st.composite
+def _conv_setup(draw, dims=2, transposed=False):
+    """Channels, groups (depthwise among them), kernel, stride, dilation, padding and an input size that fits."""
+    groups = draw(st.sampled_from([1, 1, 2, "depthwise"]))
+    if groups == "depthwise":
+        groups = draw(st.integers(2, 3))
+        per_group_in, per_group_out = 1, draw(st.integers(1, 2))
+    else:
+        per_group_in, per_group_out = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(dims))
+    size = tuple(draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 5)) for k, d, p in zip(kernel, dilation, padding))
+    return {
+        "n": draw(st.integers(1, 2)),
+        "groups": groups,
+        "channels": groups * per_group_in,
+        "out_channels": groups * per_group_out,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "padding": padding,
+        "size": size,
+    }
+
+
+def _scalar(values):
+    return values[0] if len(values) == 1 else values
+
+
+@st.composite
+def _conv_samples(draw, dims=2):
+    c = draw(_conv_setup(dims))
+    x = draw(mgt.tensors((c["n"], c["channels"], *c["size"])))
+    weight = draw(mgt.tensors((c["out_channels"], c["channels"] // c["groups"], *c["kernel"])))
+    bias = draw(st.one_of(st.none(), mgt.tensors((c["out_channels"],))))
+    padding = _scalar(c["padding"])
+    stride = _scalar(c["stride"])
+    if all(s == 1 for s in c["stride"]) and draw(st.booleans()):
+        padding = draw(st.sampled_from(["same", "valid"]))
+        if padding == "valid" and any(s < d * (k - 1) + 1 for s, k, d in zip(c["size"], c["kernel"], c["dilation"])):
+            padding = "same"
+    kwargs = {"stride": stride, "padding": padding, "dilation": _scalar(c["dilation"]), "groups": c["groups"]}
+    return Sample((x, weight, bias), kwargs)
+
+
+@st.composite
+def _conv_transpose_samples(draw, dims=2):
+    c = draw(_conv_setup(dims))
+    x = draw(mgt.tensors((c["n"], c["channels"], *tuple(draw(st.integers(1, 4)) for _ in range(dims)))))
+    weight = draw(mgt.tensors((c["channels"], c["out_channels"] // c["groups"], *c["kernel"])))
+    bias = draw(st.one_of(st.none(), mgt.tensors((c["out_channels"],))))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(c["stride"], c["dilation"]))
+    size = [
+        (s - 1) * st_ - 2 * p + d * (k - 1) + o + 1
+        for s, st_, p, d, k, o in zip(
+            x.shape[2:], c["stride"], c["padding"], c["dilation"], c["kernel"], output_padding
+        )
+    ]
+    padding = c["padding"] if min(size) >= 1 else (0,) * dims
+    kwargs = {
+        "stride": _scalar(c["stride"]),
+        "padding": _scalar(padding),
+        "output_padding": _scalar(output_padding),
+        "groups": c["groups"],
+        "dilation": _scalar(c["dilation"]),
+    }
+    return Sample((x, weight, bias), kwargs)
+
+
+@st.composite
+def _weight_grad_samples(draw):
+    """ConvWeightGrad called directly: it appears only in backward graphs."""
+    c = draw(_conv_setup())
+    pads = [(p, p) for p in c["padding"]]
+    out_size = tuple(
+        (s + 2 * p - d * (k - 1) - 1) // st_ + 1
+        for s, p, d, k, st_ in zip(c["size"], c["padding"], c["dilation"], c["kernel"], c["stride"])
+    )
+    geometry = Geometry(
+        c["kernel"],
+        c["stride"],
+        tuple(p for pair in pads for p in pair),
+        c["dilation"],
+        c["size"],
+        out_size,
+        c["groups"],
+    )
+    x = draw(mgt.tensors((c["n"], c["channels"], *c["size"])))
+    grad = draw(mgt.tensors((c["n"], c["out_channels"], *out_size)))
+    return Sample((x, grad), {"geometry": geometry})
+
+
+def _np_weight_grad(x, grad, geometry):
+    return np_conv2d_weight(
+        x, grad, geometry.kernel, geometry.stride, geometry.padding[::2], geometry.dilation, geometry.groups
+    )
+
+
+@st.composite
+def _unfold_samples(draw):
+    c = draw(_conv_setup())
+    x = draw(mgt.tensors((c["n"], c["channels"], *c["size"])))
+    return Sample((x, c["kernel"]), {"dilation": c["dilation"], "padding": c["padding"], "stride": c["stride"]})
+
+
+@st.composite
+def _fold_samples(draw):
+    c = draw(_conv_setup())
+    blocks = [
+        (s + 2 * p - d * (k - 1) - 1) // st_ + 1
+        for s, p, d, k, st_ in zip(c["size"], c["padding"], c["dilation"], c["kernel"], c["stride"])
+    ]
+    x = draw(mgt.tensors((c["n"], c["channels"] * c["kernel"][0] * c["kernel"][1], blocks[0] * blocks[1])))
+    kwargs = {"dilation": c["dilation"], "padding": c["padding"], "stride": c["stride"]}
+    return Sample((x, c["size"], c["kernel"]), kwargs)
+
+
+CONV = [
+    OpInfo("conv2d", F.conv2d, _conv_samples(), np_conv2d, fast=True),
+    OpInfo("conv1d", F.conv1d, _conv_samples(dims=1), np_conv1d, fast=True),
+    OpInfo("conv_transpose2d", F.conv_transpose2d, _conv_transpose_samples(), np_conv_transpose2d, fast=True),
+    OpInfo("conv_transpose1d", F.conv_transpose1d, _conv_transpose_samples(dims=1), np_conv_transpose1d, fast=True),
+    OpInfo(
+        "conv2d_weight_grad",
+        lambda x, grad, geometry: ConvWeightGrad.apply(x, grad, geometry=geometry),
+        _weight_grad_samples(),
+        _np_weight_grad,
+        fast=True,
+    ),
+    OpInfo("unfold", F.unfold, _unfold_samples(), np_unfold, fast=True),
+    OpInfo("fold", F.fold, _fold_samples(), np_fold, fast=True),
+]
+
+OPS = CONV
