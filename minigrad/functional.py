@@ -29,6 +29,15 @@ from minigrad.ops.linalg import linear
 from minigrad.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
 
 # pooling (ops/pool.py)
+# isort: split
+from minigrad.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 
 # padding (ops/padding.py)
 

@@ -268,3 +268,115 @@ def test_wrong_channel_count_names_op_and_shapes():
 def test_bad_arguments_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ----------------------------------------------------------------------- pooling
+def _compare_pool_with_torch(torch, fn, torch_fn, x, kwargs):
+    """Values, indices (when returned) and the input's gradient against PyTorch."""
+    ours, theirs = _leaf(x), torch.tensor(x, requires_grad=True)
+    out, expected = fn(ours, **kwargs), torch_fn(theirs, **kwargs)
+    if isinstance(expected, tuple):
+        np.testing.assert_array_equal(out[1].numpy(), expected[1].numpy())
+        out, expected = out[0], expected[0]
+    np.testing.assert_allclose(_np(out), expected.detach().numpy(), atol=1e-12)
+    seed = _randn(*expected.shape)
+    out.backward(mg.tensor(seed))
+    expected.backward(torch.tensor(seed))
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+        {"kernel_size": (2, 3), "stride": (1, 2), "padding": 1, "dilation": (2, 1)},
+        {"kernel_size": 3, "stride": 2, "ceil_mode": True},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "return_indices": True},
+    ],
+)
+def test_max_pool2d_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    _compare_pool_with_torch(torch, F.max_pool2d, torch.nn.functional.max_pool2d, _randn(2, 3, 7, 8), kwargs)
+
+
+def test_max_pool_gives_ties_to_the_first_maximum():
+    """PyTorch's rule: the first maximum of a window in row-major order gets the gradient and the index."""
+    x = mg.tensor([[[[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]]]], requires_grad=True)
+    out, indices = F.max_pool2d(x, 2, stride=1, return_indices=True)
+    out.sum().backward()
+    np.testing.assert_array_equal(indices.numpy(), [[[[0, 1], [3, 4]]]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[[[1, 1, 0], [1, 1, 0], [0, 0, 0]]]])
+    nan = F.max_pool2d(mg.tensor([[[[1.0, float("nan")], [2.0, 0.0]]]]), 2)
+    assert np.isnan(nan.item())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False},
+        {"kernel_size": 2, "stride": 1, "divisor_override": 3},
+    ],
+)
+def test_avg_pool2d_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    _compare_pool_with_torch(torch, F.avg_pool2d, torch.nn.functional.avg_pool2d, _randn(2, 3, 7, 8), kwargs)
+
+
+@pytest.mark.parametrize("size", [1, (3, 4), (5, 3), (None, 3), (7, 8), 6, (2, 1)])
+def test_adaptive_pools_match_torch(size):
+    torch = pytest.importorskip("torch")
+    x = _randn(2, 3, 7, 8)
+    _compare_pool_with_torch(
+        torch, F.adaptive_avg_pool2d, torch.nn.functional.adaptive_avg_pool2d, x, {"output_size": size}
+    )
+    kwargs = {"output_size": size, "return_indices": True}
+    _compare_pool_with_torch(torch, F.adaptive_max_pool2d, torch.nn.functional.adaptive_max_pool2d, x, kwargs)
+    ties = np.round(_randn(3, 7, 8))  # unbatched, with ties
+    _compare_pool_with_torch(torch, F.adaptive_max_pool2d, torch.nn.functional.adaptive_max_pool2d, ties, kwargs)
+
+
+def test_pool1d_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = _randn(2, 3, 9)
+    kwargs = {"kernel_size": 3, "stride": 2, "padding": 1, "return_indices": True}
+    _compare_pool_with_torch(torch, F.max_pool1d, torch.nn.functional.max_pool1d, x, kwargs)
+    kwargs = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False}
+    _compare_pool_with_torch(torch, F.avg_pool1d, torch.nn.functional.avg_pool1d, x, kwargs)
+
+
+def test_pooling_double_backward_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = _randn(2, 2, 6, 6)
+
+    def penalty(lib, fn, x):
+        h = fn.max_pool2d(x.tanh(), 3, 2, 1) * 2
+        out = (fn.avg_pool2d(h * h, 2, 1) + fn.adaptive_avg_pool2d(h, (2, 3)).sum()).sum()
+        (grad,) = lib.autograd.grad(out, x, create_graph=True) if lib is torch else mg.grad(out, x, create_graph=True)
+        return (grad * grad).sum()
+
+    ours, theirs = _leaf(x), torch.tensor(x, requires_grad=True)
+    penalty(mg, F, ours).backward()
+    penalty(torch, torch.nn.functional, theirs).backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: F.max_pool2d(mg.zeros(1, 1, 5, 5), 3, padding=2), ValueError, "at most half"),
+        (lambda: F.max_pool2d(mg.zeros(1, 1, 2, 2), 3), RuntimeError, "output size"),
+        (lambda: F.max_pool2d(mg.zeros(5, 5), 2), RuntimeError, r"max_pool2d: expected a 4-D input"),
+        (lambda: F.avg_pool2d(mg.zeros(1, 1, 4, 4), 2, stride=0), ValueError, "stride must be positive"),
+        (lambda: F.avg_pool2d(mg.zeros(1, 1, 4, 4), 2, divisor_override=0), ValueError, "divisor_override"),
+        (lambda: F.adaptive_avg_pool2d(mg.zeros(1, 1, 4, 4), 0), ValueError, "output_size"),
+        (lambda: F.adaptive_max_pool2d(mg.zeros(1, 1, 4, 4), (1, 2, 3)), ValueError, "output_size"),
+    ],
+)
+def test_bad_pool_arguments_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

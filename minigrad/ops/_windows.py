@@ -81,3 +81,50 @@ def col2im(piece, lead: tuple, geometry: Geometry, like):
     top, _, left, _ = geometry.padding
     height, width = geometry.in_size
     return out[..., top : top + height, left : left + width]
+
+
+# ------------------------------------------------------------------ argument checks
+def int_tuple(value, n: int, name: str, what: str, minimum: int) -> tuple:
+    """An int or a sequence of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
+    values = (value,) * n if isinstance(value, int) else value
+    if (
+        not isinstance(values, (tuple, list))
+        or len(values) != n
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    ):
+        raise ValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        rule = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name}: {what} must be {rule}, got {value!r}")
+    return tuple(values)
+
+
+def lift(values: tuple, fill: int) -> tuple:
+    """A 1-D argument as the 2-D one it runs as (over a height of 1)."""
+    return (fill,) * (2 - len(values)) + values
+
+
+def pad_sides(pairs: tuple) -> tuple:
+    """((before, after) per dim) -> (top, bottom, left, right) over the 2 dims ops run on."""
+    return tuple(p for pair in ((0, 0),) * (2 - len(pairs)) + pairs for p in pair)
+
+
+def check_dims(name: str, input, dims: int, layout: str) -> None:
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(
+            f"{name}: expected a {dims + 2}-D input (N, {layout}) or an unbatched {dims + 1}-D one ({layout}), "
+            f"got shape {tuple(input.shape)}"
+        )
+
+
+def as_4d(input, dims: int):
+    """Input as (N, C, H, W): a batch of one for unbatched input, a height of 1 for 1-D."""
+    if input.ndim == dims + 1:
+        input = input.unsqueeze(0)
+    return input.unsqueeze(2) if dims == 1 else input
+
+
+def from_4d(out, input, dims: int):
+    if dims == 1:
+        out = out.squeeze(2)
+    return out.squeeze(0) if input.ndim == dims + 1 else out

@@ -24,7 +24,19 @@ import math
 
 from minigrad.autograd import Function
 from minigrad.backend import array_module
-from minigrad.ops._windows import Geometry, col2im, out_length, pad, windows
+from minigrad.ops._windows import (
+    Geometry,
+    as_4d,
+    check_dims,
+    col2im,
+    from_4d,
+    int_tuple,
+    lift,
+    out_length,
+    pad,
+    pad_sides,
+    windows,
+)
 from minigrad.tensor import Tensor
 
 
@@ -193,39 +205,6 @@ class Fold(Function):
 
 
 # ------------------------------------------------------------------ argument checks
-def _ints(value, n: int, name: str, what: str, minimum: int) -> tuple:
-    """An int or a sequence of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
-    values = (value,) * n if isinstance(value, int) else value
-    if (
-        not isinstance(values, (tuple, list))
-        or len(values) != n
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    ):
-        raise ValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        rule = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{name}: {what} must be {rule}, got {value!r}")
-    return tuple(values)
-
-
-def _lift(values: tuple, fill: int) -> tuple:
-    """A 1-D argument as the 2-D one it runs as (over a height of 1)."""
-    return (fill,) * (2 - len(values)) + values
-
-
-def _pairs(pairs: tuple) -> tuple:
-    """((before, after) per dim) -> (top, bottom, left, right) over the 2 dims ops run on."""
-    return tuple(p for pair in ((0, 0),) * (2 - len(pairs)) + pairs for p in pair)
-
-
-def _check_dims(name: str, input: Tensor, dims: int, layout: str) -> None:
-    if input.ndim not in (dims + 1, dims + 2):
-        raise RuntimeError(
-            f"{name}: expected a {dims + 2}-D input (N, {layout}) or an unbatched {dims + 1}-D one ({layout}), "
-            f"got shape {tuple(input.shape)}"
-        )
-
-
 def _check_weight(name: str, input: Tensor, weight: Tensor, bias, dims: int, groups) -> None:
     if not isinstance(weight, Tensor) or weight.ndim != dims + 2:
         raise RuntimeError(f"{name}: expected a {dims + 2}-D weight, got shape {tuple(getattr(weight, 'shape', ()))}")
@@ -234,19 +213,6 @@ def _check_weight(name: str, input: Tensor, weight: Tensor, bias, dims: int, gro
     for what, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"{name}: input is {input.dtype} but {what} is {t.dtype}; they must match")
-
-
-def _batched(input: Tensor, dims: int) -> Tensor:
-    """Input as (N, C, H, W): a batch of one for unbatched input, a height of 1 for 1-D."""
-    if input.ndim == dims + 1:
-        input = input.unsqueeze(0)
-    return input.unsqueeze(2) if dims == 1 else input
-
-
-def _unbatched(out: Tensor, input: Tensor, dims: int) -> Tensor:
-    if dims == 1:
-        out = out.squeeze(2)
-    return out.squeeze(0) if input.ndim == dims + 1 else out
 
 
 def _check_fits(name: str, size: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> None:
@@ -272,13 +238,13 @@ def _conv_padding(name: str, padding, kernel: tuple, stride: tuple, dilation: tu
             raise ValueError(f"{name}: padding='same' needs stride 1, got stride {stride}")
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in totals)
-    return tuple((p, p) for p in _ints(padding, dims, name, "padding", 0))
+    return tuple((p, p) for p in int_tuple(padding, dims, name, "padding", 0))
 
 
 # ------------------------------------------------------------------- public functions
 def _conv(name, dims, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
     layout = "C, L" if dims == 1 else "C, H, W"
-    _check_dims(name, input, dims, layout)
+    check_dims(name, input, dims, layout)
     _check_weight(name, input, weight, bias, dims, groups)
     channels, out_channels = input.shape[-dims - 1], weight.shape[0]
     if channels % groups:
@@ -293,16 +259,16 @@ def _conv(name, dims, input, weight, bias, stride, padding, dilation, groups) ->
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise RuntimeError(f"{name}: expected a bias of shape ({out_channels},), got {tuple(bias.shape)}")
     kernel, size = tuple(weight.shape[2:]), tuple(input.shape[-dims:])
-    stride = _ints(stride, dims, name, "stride", 1)
-    dilation = _ints(dilation, dims, name, "dilation", 1)
+    stride = int_tuple(stride, dims, name, "stride", 1)
+    dilation = int_tuple(dilation, dims, name, "dilation", 1)
     pads = _conv_padding(name, padding, kernel, stride, dilation)
     _check_fits(name, size, pads, kernel, dilation)
     out_size = tuple(out_length(*args) for args in zip(size, kernel, stride, *zip(*pads), dilation))
     geometry = Geometry(
-        _lift(kernel, 1), _lift(stride, 1), _pairs(pads), _lift(dilation, 1), _lift(size, 1), _lift(out_size, 1), groups
+        lift(kernel, 1), lift(stride, 1), pad_sides(pads), lift(dilation, 1), lift(size, 1), lift(out_size, 1), groups
     )
-    x, w = _batched(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
-    return _unbatched(Conv.apply(x, w, bias, geometry=geometry), input, dims)
+    x, w = as_4d(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
+    return from_4d(Conv.apply(x, w, bias, geometry=geometry), input, dims)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
@@ -319,7 +285,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 
 def _conv_transpose(name, dims, input, weight, bias, stride, padding, output_padding, groups, dilation) -> Tensor:
     layout = "C, L" if dims == 1 else "C, H, W"
-    _check_dims(name, input, dims, layout)
+    check_dims(name, input, dims, layout)
     _check_weight(name, input, weight, bias, dims, groups)
     channels = input.shape[-dims - 1]
     if channels != weight.shape[0]:
@@ -333,10 +299,10 @@ def _conv_transpose(name, dims, input, weight, bias, stride, padding, output_pad
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise RuntimeError(f"{name}: expected a bias of shape ({out_channels},), got {tuple(bias.shape)}")
     kernel, size = tuple(weight.shape[2:]), tuple(input.shape[-dims:])
-    stride = _ints(stride, dims, name, "stride", 1)
-    dilation = _ints(dilation, dims, name, "dilation", 1)
-    padding = _ints(padding, dims, name, "padding", 0)
-    output_padding = _ints(output_padding, dims, name, "output_padding", 0)
+    stride = int_tuple(stride, dims, name, "stride", 1)
+    dilation = int_tuple(dilation, dims, name, "dilation", 1)
+    padding = int_tuple(padding, dims, name, "padding", 0)
+    output_padding = int_tuple(output_padding, dims, name, "output_padding", 0)
     if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(
             f"{name}: output_padding {output_padding} must be smaller than either stride {stride} "
@@ -350,10 +316,10 @@ def _conv_transpose(name, dims, input, weight, bias, stride, padding, output_pad
         raise RuntimeError(f"{name}: the output size {out_size} is too small (input {tuple(input.shape)})")
     pads = tuple((p, p) for p in padding)
     geometry = Geometry(
-        _lift(kernel, 1), _lift(stride, 1), _pairs(pads), _lift(dilation, 1), _lift(out_size, 1), _lift(size, 1), groups
+        lift(kernel, 1), lift(stride, 1), pad_sides(pads), lift(dilation, 1), lift(out_size, 1), lift(size, 1), groups
     )
-    x, w = _batched(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
-    return _unbatched(ConvTranspose.apply(x, w, bias, geometry=geometry), input, dims)
+    x, w = as_4d(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
+    return from_4d(ConvTranspose.apply(x, w, bias, geometry=geometry), input, dims)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
@@ -372,19 +338,19 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def _window_geometry(name, size, kernel_size, dilation, padding, stride) -> Geometry:
-    kernel = _ints(kernel_size, 2, name, "kernel_size", 1)
-    dilation = _ints(dilation, 2, name, "dilation", 1)
-    padding = _ints(padding, 2, name, "padding", 0)
-    stride = _ints(stride, 2, name, "stride", 1)
+    kernel = int_tuple(kernel_size, 2, name, "kernel_size", 1)
+    dilation = int_tuple(dilation, 2, name, "dilation", 1)
+    padding = int_tuple(padding, 2, name, "padding", 0)
+    stride = int_tuple(stride, 2, name, "stride", 1)
     pads = tuple((p, p) for p in padding)
     _check_fits(name, size, pads, kernel, dilation)
     out_size = tuple(out_length(s, k, st, p, p, d) for s, k, st, p, d in zip(size, kernel, stride, padding, dilation))
-    return Geometry(kernel, stride, _pairs(pads), dilation, tuple(size), out_size)
+    return Geometry(kernel, stride, pad_sides(pads), dilation, tuple(size), out_size)
 
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """input: (N, C, H, W) -> (N, C * kh * kw, L): each sliding window as a column (im2col)."""
-    _check_dims("unfold", input, 2, "C, H, W")
+    check_dims("unfold", input, 2, "C, H, W")
     geometry = _window_geometry("unfold", tuple(input.shape[-2:]), kernel_size, dilation, padding, stride)
     out = Unfold.apply(input if input.ndim == 4 else input.unsqueeze(0), geometry=geometry)
     return out if input.ndim == 4 else out.squeeze(0)
@@ -396,7 +362,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(
             f"fold: expected a 3-D input (N, C * kh * kw, L) or an unbatched 2-D one, got shape {tuple(input.shape)}"
         )
-    size = _ints(output_size, 2, "fold", "output_size", 1)
+    size = int_tuple(output_size, 2, "fold", "output_size", 1)
     geometry = _window_geometry("fold", size, kernel_size, dilation, padding, stride)
     blocks, count = math.prod(geometry.kernel), math.prod(geometry.out_size)
     if input.shape[-2] % blocks:

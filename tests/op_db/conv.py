@@ -5,12 +5,14 @@ of the strided kernels they check."""
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
 import minigrad.functional as F
 import minigrad.testing as mgt
 from minigrad.ops._windows import Geometry
 from minigrad.ops.conv import ConvWeightGrad
+from minigrad.ops.pool import WindowGather, WindowScatter, WindowSpread
 from tests.op_db import OpInfo, Sample
 
 
@@ -260,4 +262,242 @@ CONV = [
     OpInfo("fold", F.fold, _fold_samples(), np_fold, fast=True),
 ]
 
-OPS = CONV
+
+# ---------------------------------------------------------------------------- pooling
+def _pool_size(size, kernel, stride, pad, dilation, ceil_mode):
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    return out - 1 if ceil_mode and (out - 1) * stride >= size + pad else out
+
+
+def _pool_windows(x, kernel, stride, padding, dilation, ceil_mode):
+    """Every output position (oh, ow) with its window's rows and columns inside the input (-1: padding)."""
+    height, width = x.shape[-2:]
+    out = [_pool_size(*args, ceil_mode) for args in zip((height, width), kernel, stride, padding, dilation)]
+    for oh in range(out[0]):
+        for ow in range(out[1]):
+            rows = [oh * stride[0] - padding[0] + i * dilation[0] for i in range(kernel[0])]
+            columns = [ow * stride[1] - padding[1] + j * dilation[1] for j in range(kernel[1])]
+            yield oh, ow, rows, columns, out
+
+
+def _window_cells(rows, columns, height, width):
+    return [(r, c) for r in rows for c in columns if 0 <= r < height and 0 <= c < width]
+
+
+def np_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    kernel = _pair(kernel_size)
+    stride = kernel if stride is None else _pair(stride)
+    height, width = x.shape[-2:]
+    positions = list(_pool_windows(x, kernel, stride, _pair(padding), _pair(dilation), ceil_mode))
+    out = np.zeros(x.shape[:-2] + tuple(positions[0][4]))
+    indices = np.zeros(out.shape, dtype=np.int64)
+    for oh, ow, rows, columns, _ in positions:
+        cells = _window_cells(rows, columns, height, width)
+        values = np.stack([x[..., r, c] for r, c in cells], axis=-1)
+        first = np.argmax(values, axis=-1)  # the first maximum in row-major order
+        out[..., oh, ow] = np.take_along_axis(values, first[..., None], -1)[..., 0]
+        indices[..., oh, ow] = np.array([r * width + c for r, c in cells])[first]
+    return (out, indices) if return_indices else out
+
+
+def np_avg_pool2d(
+    x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
+    kernel = _pair(kernel_size)
+    stride, padding = kernel if stride is None else _pair(stride), _pair(padding)
+    height, width = x.shape[-2:]
+    positions = list(_pool_windows(x, kernel, stride, padding, (1, 1), ceil_mode))
+    out = np.zeros(x.shape[:-2] + tuple(positions[0][4]))
+    for oh, ow, rows, columns, _ in positions:
+        cells = _window_cells(rows, columns, height, width)
+        total = sum(x[..., r, c] for r, c in cells)
+        # the window clipped to the padded input counts padding, not what lies past it
+        in_padded = [r for r in rows if r < height + padding[0]], [c for c in columns if c < width + padding[1]]
+        count = len(in_padded[0]) * len(in_padded[1]) if count_include_pad else len(cells)
+        out[..., oh, ow] = total / (divisor_override or count)
+    return out
+
+
+def np_max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    stride = kernel_size if stride is None else stride
+    result = np_max_pool2d(x[..., None, :], (1, kernel_size), (1, stride), (0, padding), (1, dilation), ceil_mode, True)
+    return (result[0][..., 0, :], result[1][..., 0, :]) if return_indices else result[0][..., 0, :]
+
+
+def np_avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    stride = kernel_size if stride is None else stride
+    return np_avg_pool2d(x[..., None, :], (1, kernel_size), (1, stride), (0, padding), ceil_mode, count_include_pad)[
+        ..., 0, :
+    ]
+
+
+def _adaptive_cells(size, out):
+    return [(o * size // out, -(-(o + 1) * size // out)) for o in range(out)]
+
+
+def _adaptive(x, output_size, reduce):
+    output_size = _pair(output_size)
+    output_size = [s if o is None else o for o, s in zip(output_size, x.shape[-2:])]
+    out = np.zeros(x.shape[:-2] + tuple(output_size))
+    for oh, (top, bottom) in enumerate(_adaptive_cells(x.shape[-2], output_size[0])):
+        for ow, (left, right) in enumerate(_adaptive_cells(x.shape[-1], output_size[1])):
+            out[..., oh, ow] = reduce(x[..., top:bottom, left:right], axis=(-2, -1))
+    return out
+
+
+def np_adaptive_max_pool2d(x, output_size, return_indices=False):
+    out = _adaptive(x, output_size, np.max)
+    if not return_indices:
+        return out
+    width = x.shape[-1]
+    flat = np.arange(x.shape[-2] * width).reshape(x.shape[-2:])
+    indices = np.zeros(out.shape, dtype=np.int64)
+    cells_h, cells_w = _adaptive_cells(x.shape[-2], out.shape[-2]), _adaptive_cells(width, out.shape[-1])
+    for oh, (top, bottom) in enumerate(cells_h):
+        for ow, (left, right) in enumerate(cells_w):
+            window = x[..., top:bottom, left:right].reshape(*x.shape[:-2], -1)
+            positions = flat[top:bottom, left:right].ravel()
+            indices[..., oh, ow] = positions[np.argmax(window, axis=-1)]
+    return out, indices
+
+
+@st.composite
+def _pool_setup(draw, dims=2, dilation=True):
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    dil = tuple(draw(st.integers(1, 2)) if dilation else 1 for _ in range(dims))
+    padding = tuple(draw(st.integers(0, (d * (k - 1) + 1) // 2)) for k, d in zip(kernel, dil))
+    size = tuple(draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 6)) for k, d, p in zip(kernel, dil, padding))
+    lead = (draw(st.integers(1, 2)), draw(st.integers(1, 3)))[draw(st.integers(0, 1)) :]
+    return kernel, stride, dil, padding, lead + size
+
+
+@st.composite
+def _max_pool_samples(draw, dims=2):
+    kernel, stride, dil, padding, shape = draw(_pool_setup(dims))
+    stride = None if draw(st.booleans()) else stride
+    ceil_mode = draw(st.booleans())
+    # a window wholly in the padding has no maximum (PyTorch gives -inf and an arbitrary index)
+    padded = [(1,) * (2 - dims) + kernel, (1,) * (2 - dims) + (stride or kernel), (0,) * (2 - dims) + padding]
+    windows = _pool_windows(np.zeros((1,) * (2 - dims) + shape[-dims:]), *padded, (1,) * (2 - dims) + dil, ceil_mode)
+    assume(
+        all(
+            _window_cells(rows, columns, *shape[-2:] if dims == 2 else (1, shape[-1]))
+            for _, _, rows, columns, _ in windows
+        )
+    )
+    x = draw(mgt.tensors(shape, distinct=True))
+    kwargs = {
+        "stride": None if stride is None else _scalar(stride),
+        "padding": _scalar(padding),
+        "dilation": _scalar(dil),
+        "ceil_mode": ceil_mode,
+        "return_indices": draw(st.booleans()),
+    }
+    return Sample((x, _scalar(kernel)), kwargs)
+
+
+@st.composite
+def _avg_pool_samples(draw, dims=2):
+    kernel, stride, _, padding, shape = draw(_pool_setup(dims, dilation=False))
+    kwargs = {
+        "stride": None if draw(st.booleans()) else _scalar(stride),
+        "padding": _scalar(padding),
+        "ceil_mode": draw(st.booleans()),
+        "count_include_pad": draw(st.booleans()),
+    }
+    if dims == 2 and draw(st.booleans()):
+        kwargs["divisor_override"] = draw(st.integers(1, 5))
+    return Sample((draw(mgt.tensors(shape)), _scalar(kernel)), kwargs)
+
+
+@st.composite
+def _adaptive_samples(draw, distinct=False):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    x = draw(mgt.tensors(shape[draw(st.integers(0, 1)) :], distinct=distinct))
+    size = draw(st.one_of(st.integers(1, 6), st.tuples(st.one_of(st.none(), st.integers(1, 6)), st.integers(1, 6))))
+    kwargs = {"return_indices": draw(st.booleans())} if distinct else {}
+    return Sample((x, size), kwargs)
+
+
+@st.composite
+def _window_samples(draw, kind):
+    """WindowScatter, WindowGather and WindowSpread called directly: they appear only in backward graphs."""
+    kernel, stride, dil, padding, shape = draw(_pool_setup())
+    out = tuple(_pool_size(s, k, st_, p, d, False) for s, k, st_, p, d in zip(shape[-2:], kernel, stride, padding, dil))
+    geometry = Geometry(kernel, stride, (padding[0], padding[0], padding[1], padding[1]), dil, shape[-2:], out)
+    lead = (draw(st.integers(1, 2)), draw(st.integers(1, 3)))
+    which = mgt.arrays(lead + out, dtype=np.int64, low=0, high=kernel[0] * kernel[1] - 1)
+    if kind == "gather":
+        return Sample((draw(mgt.tensors(lead + shape[-2:])),), {"which": draw(which), "geometry": geometry})
+    kwargs = {"which": draw(which), "geometry": geometry} if kind == "scatter" else {"geometry": geometry}
+    return Sample((draw(mgt.tensors(lead + out)),), kwargs)
+
+
+def _np_window_positions(geometry):
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = geometry.kernel, geometry.stride, geometry.dilation, geometry.out_size
+    top, _, left, _ = geometry.padding
+    for h in range(oh):
+        for w in range(ow):
+            for i in range(kh):
+                for j in range(kw):
+                    yield h, w, i * kw + j, h * sh + i * dh - top, w * sw + j * dw - left
+
+
+def _inside(r, c, geometry):
+    return 0 <= r < geometry.in_size[0] and 0 <= c < geometry.in_size[1]
+
+
+def np_window_gather(x, which, geometry):
+    out = np.zeros(which.shape)
+    for h, w, k, r, c in _np_window_positions(geometry):
+        if _inside(r, c, geometry):
+            out[..., h, w] += np.where(which[..., h, w] == k, x[..., r, c], 0.0)
+    return out
+
+
+def np_window_scatter(g, which, geometry):
+    out = np.zeros(g.shape[:2] + tuple(geometry.in_size))
+    for h, w, k, r, c in _np_window_positions(geometry):
+        if _inside(r, c, geometry):
+            out[..., r, c] += np.where(which[..., h, w] == k, g[..., h, w], 0.0)
+    return out
+
+
+def np_window_spread(g, geometry):
+    out = np.zeros(g.shape[:2] + tuple(geometry.in_size))
+    for h, w, _, r, c in _np_window_positions(geometry):
+        if _inside(r, c, geometry):
+            out[..., r, c] += g[..., h, w]
+    return out
+
+
+POOL = [
+    OpInfo("max_pool2d", F.max_pool2d, _max_pool_samples(), np_max_pool2d),
+    OpInfo("max_pool1d", F.max_pool1d, _max_pool_samples(dims=1), np_max_pool1d),
+    OpInfo("avg_pool2d", F.avg_pool2d, _avg_pool_samples(), np_avg_pool2d),
+    OpInfo("avg_pool1d", F.avg_pool1d, _avg_pool_samples(dims=1), np_avg_pool1d),
+    OpInfo("adaptive_avg_pool2d", F.adaptive_avg_pool2d, _adaptive_samples(), lambda x, s: _adaptive(x, s, np.mean)),
+    OpInfo("adaptive_max_pool2d", F.adaptive_max_pool2d, _adaptive_samples(distinct=True), np_adaptive_max_pool2d),
+    OpInfo(
+        "window_gather",
+        lambda x, which, geometry: WindowGather.apply(x, which=which, geometry=geometry),
+        _window_samples("gather"),
+        np_window_gather,
+    ),
+    OpInfo(
+        "window_scatter",
+        lambda g, which, geometry: WindowScatter.apply(g, which=which, geometry=geometry),
+        _window_samples("scatter"),
+        np_window_scatter,
+    ),
+    OpInfo(
+        "window_spread",
+        lambda g, geometry: WindowSpread.apply(g, geometry=geometry),
+        _window_samples("spread"),
+        np_window_spread,
+    ),
+]
+
+OPS = CONV + POOL
