@@ -40,6 +40,8 @@ from minigrad.ops.pool import (
 )
 
 # padding (ops/padding.py)
+# isort: split
+from minigrad.ops.padding import pad
 
 # resampling: interpolate, pixel_shuffle, grid_sample, affine_grid (ops/sample.py)
 

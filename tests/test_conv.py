@@ -380,3 +380,52 @@ def test_pooling_double_backward_matches_torch():
 def test_bad_pool_arguments_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ----------------------------------------------------------------------- padding
+@pytest.mark.parametrize(
+    "shape, pad, mode, value",
+    [
+        ((2, 3, 5, 6), (1, 2, 3, 0), "constant", 1.5),
+        ((2, 3, 5, 6), (-1, 2, 3, -2), "constant", None),  # negative pads crop
+        ((2, 3, 5, 6), (1, 2, 3, 0, 1, 1, 0, 2), "constant", None),
+        ((2, 3, 5, 6), (1, 2, 3, 0), "reflect", None),
+        ((2, 3, 5), (4, 1), "reflect", None),
+        ((3, 5, 6), (-2, 1), "reflect", None),
+        ((2, 3, 5, 6), (5, 6, 2, 1), "replicate", None),
+        ((2, 3, 4, 5, 6), (1, 2, 3, 0, 2, 1), "replicate", None),
+        ((2, 3, 5, 6), (5, 6, 2, 1), "circular", None),
+        ((3, 5, 6), (-2, -3), "circular", None),
+        ((2, 3, 4, 5, 6), (1, 2, 3, 0, 2, 1), "circular", None),
+    ],
+)
+def test_pad_matches_torch(shape, pad, mode, value):
+    torch = pytest.importorskip("torch")
+    x = _randn(*shape)
+    kwargs = {"pad": pad, "mode": mode, **({} if value is None else {"value": value})}
+    _compare_pool_with_torch(torch, F.pad, torch.nn.functional.pad, x, kwargs)
+
+
+def test_border_pad_gradient_reaches_the_edge_once_per_copy():
+    """replicate copies the edge into every padded cell: its gradient is the sum over them."""
+    x = mg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    F.pad(x, (2, 1), mode="replicate").sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 1.0, 2.0]])
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: F.pad(mg.zeros(1, 2, 3), (1, 1), mode="mirror"), ValueError, "mode must be one of"),
+        (lambda: F.pad(mg.zeros(1, 2, 3), (1, 1, 1)), ValueError, "even number"),
+        (lambda: F.pad(mg.zeros(3), (1, 1, 1, 1)), ValueError, "pads 2 dims"),
+        (lambda: F.pad(mg.zeros(1, 2, 3), (1, 3), mode="reflect"), RuntimeError, "at most 2"),
+        (lambda: F.pad(mg.zeros(1, 2, 3), (1, 4), mode="circular"), RuntimeError, "at most 3"),
+        (lambda: F.pad(mg.zeros(1, 2, 3), (-2, -2)), RuntimeError, "negative"),
+        (lambda: F.pad(mg.zeros(1, 1, 2, 3), (1, 1), mode="reflect"), ValueError, "last 1, 2 or 3 dims"),
+        (lambda: F.pad(mg.zeros(1, 2, 3), (1, 1), mode="reflect", value=2.0), ValueError, "takes no value"),
+    ],
+)
+def test_bad_pad_arguments_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

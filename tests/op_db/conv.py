@@ -12,6 +12,7 @@ import minigrad.functional as F
 import minigrad.testing as mgt
 from minigrad.ops._windows import Geometry
 from minigrad.ops.conv import ConvWeightGrad
+from minigrad.ops.padding import BorderPadGrad, border_index
 from minigrad.ops.pool import WindowGather, WindowScatter, WindowSpread
 from tests.op_db import OpInfo, Sample
 
@@ -500,4 +501,72 @@ POOL = [
     ),
 ]
 
-OPS = CONV + POOL
+
+# ---------------------------------------------------------------------------- padding
+_NP_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def np_pad(x, pad, mode="constant", value=None):
+    sides = [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(len(pad) // 2))]
+    sides = [(0, 0)] * (x.ndim - len(sides)) + sides
+    extra = {"constant_values": value or 0} if mode == "constant" else {}
+    out = np.pad(x, [(max(b, 0), max(a, 0)) for b, a in sides], mode=_NP_MODES[mode], **extra)
+    return out[tuple(slice(max(-b, 0), out.shape[d] - max(-a, 0)) for d, (b, a) in enumerate(sides))]
+
+
+@st.composite
+def _pad_sides(draw, shape, mode):
+    """PyTorch-ordered pads (last dim first) for the trailing dims of ``shape``."""
+    pad = []
+    for size in reversed(shape):
+        limit = size - 1 if mode == "reflect" else size if mode != "constant" else 2
+        low = -1 if size > 1 else 0
+        pad += [draw(st.integers(low, limit)) for _ in range(2)]
+    return tuple(pad)
+
+
+@st.composite
+def _pad_samples(draw):
+    mode = draw(st.sampled_from(list(_NP_MODES)))
+    padded = draw(st.integers(1, 3))
+    lead = draw(st.integers(1, 2)) if mode != "constant" else draw(st.integers(0, 2))
+    shape = tuple(draw(st.integers(1, 3)) for _ in range(lead)) + tuple(draw(st.integers(1, 4)) for _ in range(padded))
+    pad = draw(_pad_sides(shape[lead:], mode))
+    kwargs = {"mode": mode}
+    if mode == "constant" and draw(st.booleans()):
+        kwargs["value"] = draw(st.floats(-2, 2))
+    return Sample((draw(mgt.tensors(shape)), pad), kwargs)
+
+
+@st.composite
+def _border_pad_grad_samples(draw):
+    """BorderPadGrad called directly: it appears only in backward graphs."""
+    mode = draw(st.sampled_from(["reflect", "replicate", "circular"]))
+    shape = tuple(draw(st.integers(2, 4)) for _ in range(draw(st.integers(1, 3))))
+    dim = draw(st.integers(0, len(shape) - 1))
+    before, after = draw(_pad_sides((shape[dim],), mode))
+    index, interior = border_index(shape[dim], before, after, mode, np)
+    grad_shape = shape[:dim] + (len(index),) + shape[dim + 1 :]
+    kwargs = {"dim": dim, "index": index, "interior": interior, "size": shape[dim]}
+    return Sample((draw(mgt.tensors(grad_shape)),), kwargs)
+
+
+def np_border_pad_grad(g, dim, index, interior, size):
+    shape = list(g.shape)
+    shape[dim] = size
+    out = np.zeros(shape)
+    np.add.at(out, (slice(None),) * dim + (index,), g)
+    return out
+
+
+PADDING = [
+    OpInfo("pad", F.pad, _pad_samples(), np_pad),
+    OpInfo(
+        "border_pad_grad",
+        lambda g, **kwargs: BorderPadGrad.apply(g, **kwargs),
+        _border_pad_grad_samples(),
+        np_border_pad_grad,
+    ),
+]
+
+OPS = CONV + POOL + PADDING
