@@ -48,11 +48,20 @@ from minigrad.ops.loss import (
 from minigrad.ops.attention import scaled_dot_product_attention
 
 # convolution, unfold/fold (ops/conv.py)
-from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d
+from minigrad.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
 
 # pooling (ops/pool.py)
+from minigrad.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 
 # padding (ops/padding.py)
+from minigrad.ops.padding import pad
 
 # resampling: interpolate, pixel_shuffle, grid_sample, affine_grid (ops/sample.py)
 from minigrad.ops.sample import affine_grid, grid_sample, interpolate, pixel_shuffle, pixel_unshuffle

@@ -1,323 +1,380 @@
-"""Convolution: conv1d, conv2d, conv_transpose2d.
+"""Convolution: conv1d/conv2d, conv_transpose1d/2d, unfold/fold.
 
-Three ops close under differentiation. ``Conv2d`` maps (x, W) to y; its input gradient is
-``ConvTranspose2d(g, W)`` and its weight gradient ``Conv2dWeightGrad(x, g)``. Each of the three
-is bilinear, and the derivatives of each are again the other two, so every backward is made of
-recorded, fast ops and double backward (an R1 penalty, say) costs a few GEMMs, not a loop.
+Three ops share one ``Geometry`` (ops/_windows.py) and are each other's gradients. With
+``y = conv(x, w)``:
 
-The kernels work on a strided window view of the padded input (no copy), turned into one
-column matrix and one GEMM (batched over groups). Depthwise convolutions (groups == channels,
-any channel multiplier) take a direct path instead: a multiply-accumulate over the kh*kw kernel
-offsets, which never builds the block-diagonal GEMM that would waste all but 1/C of its work.
+    Conv(x, w)            -> y: (N, O, OH, OW)
+    ConvTranspose(g, w)   -> x: (N, C, H, W)          conv's input gradient, and conv_transpose2d
+    ConvWeightGrad(x, g)  -> w: (O, C / groups, kh, kw)
+
+They are the three partial derivatives of one trilinear form, ``sum(g * conv(x, w))``, so
+the backward of each is made of the other two: backward of any order is recorded with the
+same fast kernels (an R1 penalty's double backward is a few more convolutions).
+
+The kernels: the general path is a strided window view of the padded input, copied once
+into GEMM columns (im2col), and one batched GEMM over the groups; the input gradient
+multiplies back into columns and adds them into place at each kernel offset (col2im). The
+depthwise path (groups == input channels) multiplies and accumulates over the kernel
+offsets instead, never forming a block-diagonal GEMM. conv1d runs as conv2d over (1, L).
 """
 
 from __future__ import annotations
 
-from minigrad import backend
+import math
+
 from minigrad.autograd import Function
 from minigrad.backend import array_module
+from minigrad.ops._windows import (
+    Geometry,
+    as_4d,
+    check_dims,
+    col2im,
+    from_4d,
+    int_tuple,
+    lift,
+    out_length,
+    pad,
+    pad_sides,
+    windows,
+)
 from minigrad.tensor import Tensor
 
 
-class _Geometry:
-    """Everything about one convolution but its values: shapes, stride, padding, dilation, groups.
+# --------------------------------------------------------------------------- kernels
+def _depthwise(channels: int, geometry: Geometry) -> bool:
+    return geometry.groups > 1 and geometry.groups == channels
 
-    ``x_shape`` (N, C, H, W) is the input of the forward convolution; ``w_shape`` (O, C/groups, kh, kw);
-    ``padding`` (top, bottom, left, right).
-    """
 
-    __slots__ = ("x_shape", "w_shape", "stride", "padding", "dilation", "groups", "out_hw")
+def _columns(x, geometry: Geometry):
+    """x: (N, C, H, W) -> GEMM columns (groups, C / groups * kh * kw, N * OH * OW): the one copy (im2col)."""
+    view = windows(pad(x, geometry), geometry).transpose(1, 2, 3, 0, 4, 5)  # (C, kh, kw, N, OH, OW)
+    return view.reshape(geometry.groups, -1, x.shape[0] * math.prod(geometry.out_size))
 
-    def __init__(self, x_shape, w_shape, stride, padding, dilation, groups):
-        self.x_shape, self.w_shape = tuple(x_shape), tuple(w_shape)
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        (_, _, h, w), (kh, kw) = self.x_shape, self.w_shape[2:]
-        top, bottom, left, right = padding
-        self.out_hw = (
-            (h + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
-            (w + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1,
+
+def _group_major(y, groups: int):
+    """y: (N, O, OH, OW) -> (groups, O / groups, N * OH * OW)."""
+    n, channels = y.shape[:2]
+    return y.reshape(n, channels, -1).transpose(1, 0, 2).reshape(groups, channels // groups, -1)
+
+
+def _per_channel(y, channels: int):
+    """y: (N, C * m, OH, OW) -> (N, C, m, OH, OW): the depthwise output channels of each input channel."""
+    return y.reshape(y.shape[0], channels, -1, *y.shape[2:])
+
+
+def convolve(x, weight, geometry: Geometry):
+    """x: (N, C, H, W), weight: (O, C / groups, kh, kw) -> (N, O, OH, OW)."""
+    xp = array_module(x)
+    n, channels = x.shape[:2]
+    out_channels, (oh, ow) = weight.shape[0], geometry.out_size
+    if _depthwise(channels, geometry):
+        view = windows(pad(x, geometry), geometry)
+        kernel = weight.reshape(channels, -1, *geometry.kernel)
+        out = xp.zeros((n, channels, kernel.shape[1], oh, ow), dtype=x.dtype)
+        term = xp.empty_like(out)
+        for i, j, _, _ in geometry.offsets():
+            xp.multiply(view[:, :, None, i, j], kernel[:, :, i, j, None, None], out=term)
+            out += term
+        return out.reshape(n, out_channels, oh, ow)
+    groups = geometry.groups
+    out = weight.reshape(groups, out_channels // groups, -1) @ _columns(x, geometry)  # (G, O/G, N*OH*OW)
+    return xp.ascontiguousarray(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
+
+
+def convolve_transpose(g, weight, geometry: Geometry):
+    """g: (N, O, OH, OW), weight: (O, C / groups, kh, kw) -> (N, C, H, W): the adjoint of ``convolve``."""
+    xp = array_module(g)
+    n, channels = g.shape[0], weight.shape[1] * geometry.groups
+    if _depthwise(channels, geometry):
+        per_channel = _per_channel(g, channels)
+        kernel = weight.reshape(channels, -1, *geometry.kernel)
+        out = col2im(
+            lambda i, j: xp.einsum("ncmhw,cm->nchw", per_channel, kernel[:, :, i, j]), (n, channels), geometry, g
         )
-
-    @property
-    def depthwise(self) -> bool:
-        return self.groups == self.x_shape[1] and self.w_shape[1] == 1 and self.groups > 1
-
-    def windows(self, x):
-        """(N, C, H, W) -> read-only view (N, C, Ho, Wo, kh, kw) of the padded input's windows."""
-        xp = array_module(x)
-        top, bottom, left, right = self.padding
-        if any(p > 0 for p in self.padding):
-            x = xp.pad(x, ((0, 0), (0, 0), (top, max(bottom, 0)), (left, max(right, 0))))
-        if min(bottom, right) < 0:  # (a transposed convolution's output_padding beyond a stride)
-            x = x[:, :, : x.shape[2] + min(bottom, 0), : x.shape[3] + min(right, 0)]
-        n, c, _, _ = x.shape
-        sn, sc, sh, sw = x.strides
-        (kh, kw), (ho, wo) = self.w_shape[2:], self.out_hw
-        shape = (n, c, ho, wo, kh, kw)
-        strides = (sn, sc, sh * self.stride[0], sw * self.stride[1], sh * self.dilation[0], sw * self.dilation[1])
-        return backend.as_strided(x, shape, strides)
-
-    def columns(self, x):
-        """The im2col matrix, grouped: (groups, N*Ho*Wo, C/groups*kh*kw), one contiguous copy."""
-        n, c = self.x_shape[:2]
-        g = self.groups
-        win = self.windows(x).transpose(0, 2, 3, 1, 4, 5)  # (N, Ho, Wo, C, kh, kw)
-        cols = array_module(x).ascontiguousarray(win).reshape(-1, g, c // g * self.w_shape[2] * self.w_shape[3])
-        return cols.transpose(1, 0, 2)
-
-    def grouped(self, y):
-        """(N, O, Ho, Wo) -> (groups, N*Ho*Wo, O/groups): an output (or its gradient) as GEMM rows."""
-        g, o = self.groups, self.w_shape[0]
-        rows = array_module(y).ascontiguousarray(y.transpose(0, 2, 3, 1)).reshape(-1, g, o // g)
-        return rows.transpose(1, 0, 2)
-
-    def scatter_windows(self, d_win):
-        """col2im: the adjoint of ``windows``. d_win (N, C, Ho, Wo, kh, kw) -> (N, C, H, W), overlaps summed."""
-        xp = array_module(d_win)
-        n, c, h, w = self.x_shape
-        top, bottom, left, right = self.padding
-        (kh, kw), (ho, wo) = self.w_shape[2:], self.out_hw
-        (sh, sw), (dh, dw) = self.stride, self.dilation
-        padded = xp.zeros((n, c, h + top + max(bottom, 0), w + left + max(right, 0)), dtype=d_win.dtype)
-        for i in range(kh):  # a loop over kernel offsets only: each adds a strided slab at once
-            for j in range(kw):
-                padded[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw] += (
-                    d_win[:, :, :, :, i, j]
-                )
-        if any(self.padding):
-            return xp.ascontiguousarray(padded[:, :, top : top + h, left : left + w])
-        return padded
+        return xp.ascontiguousarray(out)
+    groups = geometry.groups
+    kernel = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
+    columns = (kernel @ _group_major(g, groups)).reshape(channels, *geometry.kernel, n, *geometry.out_size)
+    out = col2im(lambda i, j: columns[:, i, j], (channels, n), geometry, g)  # (C, N, H, W)
+    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
-# ----------------------------------------------------------------- array kernels
-def _forward(x, w, geo: _Geometry):
-    """y = conv(x, w): (N, C, H, W), (O, C/g, kh, kw) -> (N, O, Ho, Wo)."""
+def convolve_weight(x, g, geometry: Geometry):
+    """x: (N, C, H, W), g: (N, O, OH, OW) -> (O, C / groups, kh, kw): the weight gradient."""
     xp = array_module(x)
-    n, (o, _, kh, kw), (ho, wo) = geo.x_shape[0], geo.w_shape, geo.out_hw
-    if geo.depthwise:
-        c = geo.x_shape[1]
-        win, taps = geo.windows(x), w.reshape(c, o // c, kh, kw)
-        out = xp.zeros((n, c, o // c, ho, wo), dtype=xp.result_type(x, w))
-        for i in range(kh):
-            for j in range(kw):
-                out += win[:, :, None, :, :, i, j] * taps[None, :, :, i, j, None, None]
-        return out.reshape(n, o, ho, wo)
-    g = geo.groups
-    out = geo.columns(x) @ w.reshape(g, o // g, -1).transpose(0, 2, 1)  # (g, N*Ho*Wo, O/g)
-    out = out.transpose(1, 0, 2).reshape(n, ho, wo, o)
-    return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    channels, out_channels = x.shape[1], g.shape[1]
+    if _depthwise(channels, geometry):
+        view = windows(pad(x, geometry), geometry)
+        per_channel = _per_channel(g, channels)
+        out = xp.empty((channels, per_channel.shape[2], *geometry.kernel), dtype=x.dtype)
+        for i, j, _, _ in geometry.offsets():
+            out[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", per_channel, view[:, :, i, j])
+        return out.reshape(out_channels, 1, *geometry.kernel)
+    columns = _columns(x, geometry)
+    out = _group_major(g, geometry.groups) @ columns.transpose(0, 2, 1)  # (G, O/G, C/G*kh*kw)
+    return out.reshape(out_channels, channels // geometry.groups, *geometry.kernel)
 
 
-def _input_grad(grad, w, geo: _Geometry):
-    """dL/dx from dL/dy: the transposed convolution of grad (N, O, Ho, Wo) -> (N, C, H, W)."""
-    xp = array_module(grad)
-    n, c = geo.x_shape[:2]
-    (o, _, kh, kw), (ho, wo) = geo.w_shape, geo.out_hw
-    if geo.depthwise:
-        g5, taps = grad.reshape(n, c, o // c, ho, wo), w.reshape(c, o // c, kh, kw)
-        d_win = xp.empty((n, c, ho, wo, kh, kw), dtype=xp.result_type(grad, w))
-        for i in range(kh):
-            for j in range(kw):
-                d_win[..., i, j] = (g5 * taps[None, :, :, i, j, None, None]).sum(2)
-        return geo.scatter_windows(d_win)
-    g = geo.groups
-    d_cols = geo.grouped(grad) @ w.reshape(g, o // g, -1)  # (g, N*Ho*Wo, C/g*kh*kw)
-    d_win = d_cols.transpose(1, 0, 2).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    return geo.scatter_windows(d_win)
+# ------------------------------------------------------------------------------- ops
+class Conv(Function):
+    """x: (N, C, H, W), weight: (O, C / groups, kh, kw), bias: (O,) or None -> (N, O, OH, OW)."""
 
-
-def _weight_grad(x, grad, geo: _Geometry):
-    """dL/dW from dL/dy: sum over batch and positions of grad times the input windows -> (O, C/g, kh, kw)."""
-    xp = array_module(x)
-    n, c = geo.x_shape[:2]
-    (o, cg, kh, kw), (ho, wo) = geo.w_shape, geo.out_hw
-    if geo.depthwise:
-        win, g5 = geo.windows(x), grad.reshape(n, c, o // c, ho, wo)
-        out = xp.empty((c, o // c, kh, kw), dtype=xp.result_type(x, grad))
-        for i in range(kh):
-            for j in range(kw):
-                out[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", g5, win[:, :, :, :, i, j])
-        return out.reshape(o, 1, kh, kw)
-    out = geo.grouped(grad).transpose(0, 2, 1) @ geo.columns(x)  # (g, O/g, C/g*kh*kw)
-    return out.reshape(o, cg, kh, kw)
-
-
-# -------------------------------------------------------------------------- ops
-class Conv2d(Function):
-    """x: (N, C, H, W), weight: (O, C/groups, kh, kw), bias: (O,) -> (N, O, Ho, Wo)."""
-
-    def forward(self, x, weight, bias=None, geometry=None):
-        self.geo = geometry
-        need_x, need_w, _ = self.needs_input_grad
-        self.save_for_backward(x if need_w else None, weight if need_x else None)
-        out = _forward(x, weight, geometry)
+    def forward(self, x, weight, bias, geometry):
+        need_x, need_weight, _ = self.needs_input_grad
+        self.geometry = geometry
+        self.save_for_backward(x if need_weight else None, weight if need_x else None)
+        out = convolve(x, weight, geometry)
         if bias is not None:
-            out += bias.reshape(1, -1, 1, 1)
+            out += bias.reshape(-1, 1, 1)
         return out
 
     def backward(self, grad):
         x, weight = self.saved_tensors
-        need_x, need_w, need_b = self.needs_input_grad
+        need_x, need_weight, need_bias = self.needs_input_grad
         return (
-            ConvTranspose2d.apply(grad, weight, geometry=self.geo) if need_x else None,
-            Conv2dWeightGrad.apply(x, grad, geometry=self.geo) if need_w else None,
-            grad.sum((0, 2, 3)) if need_b else None,
+            ConvTranspose.apply(grad, weight, None, geometry=self.geometry) if need_x else None,
+            ConvWeightGrad.apply(x, grad, geometry=self.geometry) if need_weight else None,
+            grad.sum((0, 2, 3)) if need_bias else None,
         )
 
 
-class ConvTranspose2d(Function):
-    """The input gradient of the convolution ``geometry`` describes, as an op of (grad, weight):
-    grad (N, O, Ho, Wo), weight (O, C/groups, kh, kw) -> (N, C, H, W). Also ``F.conv_transpose2d``."""
+class ConvTranspose(Function):
+    """g: (N, O, OH, OW), weight: (O, C / groups, kh, kw), bias: (C,) or None -> (N, C, H, W)."""
 
-    def forward(self, grad, weight, geometry=None):
-        self.geo = geometry
-        need_g, need_w = self.needs_input_grad
-        self.save_for_backward(grad if need_w else None, weight if need_g else None)
-        return _input_grad(grad, weight, geometry)
+    def forward(self, g, weight, bias, geometry):
+        need_g, need_weight, _ = self.needs_input_grad
+        self.geometry = geometry
+        self.save_for_backward(g if need_weight else None, weight if need_g else None)
+        out = convolve_transpose(g, weight, geometry)
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1)
+        return out
 
-    def backward(self, upstream):  # upstream: (N, C, H, W), the shape of the convolution's input
-        grad, weight = self.saved_tensors
-        need_g, need_w = self.needs_input_grad
+    def backward(self, grad):
+        g, weight = self.saved_tensors
+        need_g, need_weight, need_bias = self.needs_input_grad
         return (
-            Conv2d.apply(upstream, weight, None, geometry=self.geo) if need_g else None,
-            Conv2dWeightGrad.apply(upstream, grad, geometry=self.geo) if need_w else None,
+            Conv.apply(grad, weight, None, geometry=self.geometry) if need_g else None,
+            ConvWeightGrad.apply(grad, g, geometry=self.geometry) if need_weight else None,
+            grad.sum((0, 2, 3)) if need_bias else None,
         )
 
 
-class Conv2dWeightGrad(Function):
-    """The weight gradient of a convolution, as an op of (x, grad) -> (O, C/groups, kh, kw)."""
+class ConvWeightGrad(Function):
+    """x: (N, C, H, W), g: (N, O, OH, OW) -> (O, C / groups, kh, kw)."""
 
-    def forward(self, x, grad, geometry=None):
-        self.geo = geometry
+    def forward(self, x, g, geometry):
         need_x, need_g = self.needs_input_grad
-        self.save_for_backward(x if need_g else None, grad if need_x else None)
-        return _weight_grad(x, grad, geometry)
+        self.geometry = geometry
+        self.save_for_backward(x if need_g else None, g if need_x else None)
+        return convolve_weight(x, g, geometry)
 
-    def backward(self, upstream):  # upstream: the shape of the weight
-        x, grad = self.saved_tensors
+    def backward(self, grad):
+        x, g = self.saved_tensors
         need_x, need_g = self.needs_input_grad
         return (
-            ConvTranspose2d.apply(grad, upstream, geometry=self.geo) if need_x else None,
-            Conv2d.apply(x, upstream, None, geometry=self.geo) if need_g else None,
+            ConvTranspose.apply(g, grad, None, geometry=self.geometry) if need_x else None,
+            Conv.apply(x, grad, None, geometry=self.geometry) if need_g else None,
         )
 
 
-# ----------------------------------------------------------------- public functions
-def _pair(value, name: str, op: str) -> tuple:
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return pair
+class Unfold(Function):
+    """x: (N, C, H, W) -> (N, C * kh * kw, OH * OW): every window as a column."""
+
+    def forward(self, x, geometry):
+        self.geometry = geometry
+        n, channels = x.shape[:2]
+        return windows(pad(x, geometry), geometry).reshape(n, channels * math.prod(geometry.kernel), -1)
+
+    def backward(self, grad):
+        return Fold.apply(grad, geometry=self.geometry)
 
 
-def _same_padding(kernel: tuple, dilation: tuple) -> tuple:
-    """PyTorch's "same": total padding d*(k-1) per dim, the odd pixel on the bottom/right."""
-    pads = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        pads += [total // 2, total - total // 2]
-    return tuple(pads)
+class Fold(Function):
+    """columns: (N, C * kh * kw, OH * OW) -> (N, C, H, W): each column added back where its window lies."""
+
+    def forward(self, columns, geometry):
+        self.geometry = geometry
+        n = columns.shape[0]
+        blocks = columns.reshape(n, -1, *geometry.kernel, *geometry.out_size)
+        out = col2im(lambda i, j: blocks[:, :, i, j], blocks.shape[:2], geometry, columns)
+        return array_module(columns).ascontiguousarray(out)
+
+    def backward(self, grad):
+        return Unfold.apply(grad, geometry=self.geometry)
 
 
-def _check(op: str, input: Tensor, weight: Tensor, groups: int, transposed: bool) -> None:
-    if input.ndim != 4:
-        raise RuntimeError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
-    if weight.ndim != 4:
-        raise RuntimeError(f"{op}: expected a 4-D weight, got shape {tuple(weight.shape)}")
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    channels = weight.shape[0] if transposed else weight.shape[1] * groups
-    if input.shape[1] != channels:
+# ------------------------------------------------------------------ argument checks
+def _check_weight(name: str, input: Tensor, weight: Tensor, bias, dims: int, groups) -> None:
+    if not isinstance(weight, Tensor) or weight.ndim != dims + 2:
+        raise RuntimeError(f"{name}: expected a {dims + 2}-D weight, got shape {tuple(getattr(weight, 'shape', ()))}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"{name}: input is {input.dtype} but {what} is {t.dtype}; they must match")
+
+
+def _check_fits(name: str, size: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> None:
+    padded = tuple(s + before + after for s, (before, after) in zip(size, pads))
+    reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(r > p for r, p in zip(reach, padded)):
         raise RuntimeError(
-            f"{op}: expected input with {channels} channels (weight {tuple(weight.shape)}, groups={groups}), "
-            f"got input of shape {tuple(input.shape)}"
+            f"{name}: the kernel {tuple(kernel)} (spanning {reach} with dilation {dilation}) is larger "
+            f"than the padded input {padded}"
         )
-    if weight.shape[0] % groups:
-        raise ValueError(f"{op}: {weight.shape[0]} {'input' if transposed else 'output'} channels are not "
-                         f"divisible by groups={groups}")  # fmt: skip
 
 
-def conv2d(input: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
-    """2-D convolution (cross-correlation, as PyTorch): input (N, C, H, W), weight (O, C/groups, kh, kw).
+def _conv_padding(name: str, padding, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """``padding`` as (before, after) per dim. "same" pads ``dilation * (kernel - 1)`` in all,
+    the odd one after (PyTorch's rule); "valid" pads nothing."""
+    dims = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * dims
+        if padding != "same":
+            raise ValueError(f"{name}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{name}: padding='same' needs stride 1, got stride {stride}")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in int_tuple(padding, dims, name, "padding", 0))
 
-    ``padding``: an int, a pair, "valid" or "same" (stride 1 only; asymmetric when the total is odd).
-    """
-    _check("conv2d", input, weight, groups, transposed=False)
-    stride, dilation = _pair(stride, "stride", "conv2d"), _pair(dilation, "dilation", "conv2d")
-    if min(stride) < 1 or min(dilation) < 1:
-        raise ValueError(f"conv2d: stride and dilation must be positive, got {stride} and {dilation}")
-    if padding == "same":
-        if stride != (1, 1):
-            raise ValueError("conv2d: padding='same' is not supported for strided convolutions")
-        pads = _same_padding(weight.shape[2:], dilation)
-    elif padding == "valid":
-        pads = (0, 0, 0, 0)
-    else:
-        ph, pw = _pair(padding, "padding", "conv2d")
-        if min(ph, pw) < 0:
-            raise ValueError(f"conv2d: padding must be non-negative, got {padding!r}")
-        pads = (ph, ph, pw, pw)
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise RuntimeError(f"conv2d: bias has shape {tuple(bias.shape)}, expected ({weight.shape[0]},)")
-    geometry = _Geometry(input.shape, weight.shape, stride, pads, dilation, groups)
-    if min(geometry.out_hw) < 1:
+
+# ------------------------------------------------------------------- public functions
+def _conv(name, dims, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    layout = "C, L" if dims == 1 else "C, H, W"
+    check_dims(name, input, dims, layout)
+    _check_weight(name, input, weight, bias, dims, groups)
+    channels, out_channels = input.shape[-dims - 1], weight.shape[0]
+    if channels % groups:
+        raise RuntimeError(f"{name}: groups={groups} does not divide the {channels} input channels")
+    if out_channels % groups:
+        raise RuntimeError(f"{name}: groups={groups} does not divide the {out_channels} output channels of the weight")
+    if channels != weight.shape[1] * groups:
         raise RuntimeError(
-            f"conv2d: kernel {tuple(weight.shape[2:])} (dilation {dilation}) is larger than the padded input "
-            f"{(input.shape[2] + pads[0] + pads[1], input.shape[3] + pads[2] + pads[3])}"
+            f"{name}: expected input with {weight.shape[1] * groups} channels (weight {tuple(weight.shape)}, "
+            f"groups={groups}), got input of shape {tuple(input.shape)}"
         )
-    return Conv2d.apply(input, weight, bias, geometry=geometry)
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"{name}: expected a bias of shape ({out_channels},), got {tuple(bias.shape)}")
+    kernel, size = tuple(weight.shape[2:]), tuple(input.shape[-dims:])
+    stride = int_tuple(stride, dims, name, "stride", 1)
+    dilation = int_tuple(dilation, dims, name, "dilation", 1)
+    pads = _conv_padding(name, padding, kernel, stride, dilation)
+    _check_fits(name, size, pads, kernel, dilation)
+    out_size = tuple(out_length(*args) for args in zip(size, kernel, stride, *zip(*pads), dilation))
+    geometry = Geometry(
+        lift(kernel, 1), lift(stride, 1), pad_sides(pads), lift(dilation, 1), lift(size, 1), lift(out_size, 1), groups
+    )
+    x, w = as_4d(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
+    return from_4d(Conv.apply(x, w, bias, geometry=geometry), input, dims)
 
 
-def conv1d(input: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
-    """1-D convolution: input (N, C, L), weight (O, C/groups, k), as a conv2d over a height of 1."""
-    if input.ndim != 3 or weight.ndim != 3:
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """input: (N, C, L), weight: (O, C / groups, k), bias: (O,) -> (N, O, L_out)."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """input: (N, C, H, W), weight: (O, C / groups, kh, kw), bias: (O,) -> (N, O, OH, OW).
+
+    ``padding`` is an int, a pair, "valid" or "same" (stride 1; uneven when the dilated kernel is even)."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(name, dims, input, weight, bias, stride, padding, output_padding, groups, dilation) -> Tensor:
+    layout = "C, L" if dims == 1 else "C, H, W"
+    check_dims(name, input, dims, layout)
+    _check_weight(name, input, weight, bias, dims, groups)
+    channels = input.shape[-dims - 1]
+    if channels != weight.shape[0]:
         raise RuntimeError(
-            f"conv1d: expected input (N, C, L) and weight (O, C/groups, k), got {tuple(input.shape)} and "
-            f"{tuple(weight.shape)}"
+            f"{name}: expected input with {weight.shape[0]} channels (weight {tuple(weight.shape)}, "
+            f"groups={groups}), got input of shape {tuple(input.shape)}"
         )
-    first = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
-    padding = padding if isinstance(padding, str) else (0, first(padding))
-    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, first(stride)), padding, (1, first(dilation)),
-                 groups)  # fmt: skip
-    return out.squeeze(2)
+    if channels % groups:
+        raise RuntimeError(f"{name}: groups={groups} does not divide the {channels} input channels")
+    out_channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"{name}: expected a bias of shape ({out_channels},), got {tuple(bias.shape)}")
+    kernel, size = tuple(weight.shape[2:]), tuple(input.shape[-dims:])
+    stride = int_tuple(stride, dims, name, "stride", 1)
+    dilation = int_tuple(dilation, dims, name, "dilation", 1)
+    padding = int_tuple(padding, dims, name, "padding", 0)
+    output_padding = int_tuple(output_padding, dims, name, "output_padding", 0)
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(
+            f"{name}: output_padding {output_padding} must be smaller than either stride {stride} "
+            f"or dilation {dilation}"
+        )
+    out_size = tuple(
+        (s - 1) * st - 2 * p + d * (k - 1) + o + 1
+        for s, st, p, d, k, o in zip(size, stride, padding, dilation, kernel, output_padding)
+    )
+    if any(o < 1 for o in out_size):
+        raise RuntimeError(f"{name}: the output size {out_size} is too small (input {tuple(input.shape)})")
+    pads = tuple((p, p) for p in padding)
+    geometry = Geometry(
+        lift(kernel, 1), lift(stride, 1), pad_sides(pads), lift(dilation, 1), lift(out_size, 1), lift(size, 1), groups
+    )
+    x, w = as_4d(input, dims), (weight.unsqueeze(2) if dims == 1 else weight)
+    return from_4d(ConvTranspose.apply(x, w, bias, geometry=geometry), input, dims)
 
 
-def conv2d_weight(input: Tensor, weight_size: tuple, grad_output: Tensor, stride=1, padding=0, dilation=1,
-                  groups: int = 1) -> Tensor:  # fmt: skip
-    """The gradient of conv2d with respect to its weight (``torch.nn.grad.conv2d_weight``): input (N, C, H, W),
-    grad_output (N, O, Ho, Wo) -> (O, C/groups, kh, kw). Differentiable in both arguments."""
-    pads = _pair(padding, "padding", "conv2d_weight")
-    stride, dilation = _pair(stride, "stride", "conv2d_weight"), _pair(dilation, "dilation", "conv2d_weight")
-    geometry = _Geometry(input.shape, weight_size, stride, (pads[0], pads[0], pads[1], pads[1]), dilation, groups)
-    if (input.shape[0], weight_size[0], *geometry.out_hw) != tuple(grad_output.shape):
-        raise RuntimeError(f"conv2d_weight: grad_output has shape {tuple(grad_output.shape)}, the convolution gives "
-                           f"{(input.shape[0], weight_size[0], *geometry.out_hw)}")  # fmt: skip
-    return Conv2dWeightGrad.apply(input, grad_output, geometry=geometry)
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """input: (N, C, L), weight: (C, O / groups, k), bias: (O,) -> (N, O, L_out)."""
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias=None, stride=1, padding=0, output_padding=0,
-                     groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
-    """The adjoint of conv2d: input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, H', W')
-    with H' = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1."""
-    _check("conv_transpose2d", input, weight, groups, transposed=True)
-    stride, dilation = _pair(stride, "stride", "conv_transpose2d"), _pair(dilation, "dilation", "conv_transpose2d")
-    (ph, pw), (oph, opw) = _pair(padding, "padding", "conv_transpose2d"), _pair(output_padding, "output_padding",
-                                                                                "conv_transpose2d")  # fmt: skip
-    if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]) or min(oph, opw) < 0:
-        raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller than stride or dilation")
-    kh, kw = weight.shape[2:]
-    h = (input.shape[2] - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1
-    w = (input.shape[3] - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
-    if min(h, w) < 1:
-        raise RuntimeError(f"conv_transpose2d: the output size {(h, w)} would not be positive")
-    c_out = weight.shape[1] * groups
-    # The convolution whose input gradient this is: input (N, C_out, h, w) -> (N, C_in, H, W). The
-    # output_padding rows lie past the last window (no gradient reaches them); where they span a
-    # whole stride or more (dilation > stride), the bottom/right padding shrinks to keep H windows.
-    bottom, right = ph - stride[0] * (oph // stride[0]), pw - stride[1] * (opw // stride[1])
-    geometry = _Geometry((input.shape[0], c_out, h, w), weight.shape, stride, (ph, bottom, pw, right), dilation,
-                         groups)  # fmt: skip
-    out = ConvTranspose2d.apply(input, weight, geometry=geometry)
-    if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
-    return out
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """input: (N, C, H, W), weight: (C, O / groups, kh, kw), bias: (O,) -> (N, O, OH, OW):
+    the gradient of conv2d with respect to its input, with ``output_padding`` extra rows/columns."""
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def _window_geometry(name, size, kernel_size, dilation, padding, stride) -> Geometry:
+    kernel = int_tuple(kernel_size, 2, name, "kernel_size", 1)
+    dilation = int_tuple(dilation, 2, name, "dilation", 1)
+    padding = int_tuple(padding, 2, name, "padding", 0)
+    stride = int_tuple(stride, 2, name, "stride", 1)
+    pads = tuple((p, p) for p in padding)
+    _check_fits(name, size, pads, kernel, dilation)
+    out_size = tuple(out_length(s, k, st, p, p, d) for s, k, st, p, d in zip(size, kernel, stride, padding, dilation))
+    return Geometry(kernel, stride, pad_sides(pads), dilation, tuple(size), out_size)
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """input: (N, C, H, W) -> (N, C * kh * kw, L): each sliding window as a column (im2col)."""
+    check_dims("unfold", input, 2, "C, H, W")
+    geometry = _window_geometry("unfold", tuple(input.shape[-2:]), kernel_size, dilation, padding, stride)
+    out = Unfold.apply(input if input.ndim == 4 else input.unsqueeze(0), geometry=geometry)
+    return out if input.ndim == 4 else out.squeeze(0)
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """input: (N, C * kh * kw, L) -> (N, C, *output_size), overlapping values summed (col2im)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"fold: expected a 3-D input (N, C * kh * kw, L) or an unbatched 2-D one, got shape {tuple(input.shape)}"
+        )
+    size = int_tuple(output_size, 2, "fold", "output_size", 1)
+    geometry = _window_geometry("fold", size, kernel_size, dilation, padding, stride)
+    blocks, count = math.prod(geometry.kernel), math.prod(geometry.out_size)
+    if input.shape[-2] % blocks:
+        raise RuntimeError(
+            f"fold: expected input's dim {input.ndim - 2} to be divisible by the kernel's {blocks} elements "
+            f"(kernel_size {geometry.kernel}), got shape {tuple(input.shape)}"
+        )
+    if input.shape[-1] != count:
+        raise RuntimeError(
+            f"fold: output_size {size} with kernel_size {geometry.kernel}, dilation {geometry.dilation}, "
+            f"padding {geometry.padding[::2]} and stride {geometry.stride} has {count} sliding blocks, "
+            f"but the input has {input.shape[-1]} (shape {tuple(input.shape)})"
+        )
+    out = Fold.apply(input if input.ndim == 3 else input.unsqueeze(0), geometry=geometry)
+    return out if input.ndim == 3 else out.squeeze(0)
