@@ -20,6 +20,7 @@ class Matmul(Function):
             )
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b if need_a else None)
+        self.shared_b = b.ndim == 2 and a.ndim > 2  # one matrix b for a whole stack a
         return _matmul(a, b)
 
     def backward(self, grad):
@@ -27,7 +28,7 @@ class Matmul(Function):
         need_a, need_b = self.needs_input_grad
         grad_b = None
         if need_b:
-            if b.ndim == 2 and a.ndim > 2:  # a weight shared by every batch: one GEMM over all of them
+            if self.shared_b:  # its gradient sums over the stack: one GEMM over all of it
                 grad_b = a.reshape(-1, a.shape[-1]).mT @ grad.reshape(-1, grad.shape[-1])
             else:
                 grad_b = a.mT @ grad
