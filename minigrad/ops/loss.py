@@ -396,7 +396,7 @@ class BinaryCrossEntropy(Function):
         log_x -= log_rest
         log_x *= t
         log_x += log_rest
-        return xp.negative(log_x, out=log_x)
+        return -log_x
 
     def backward(self, grad):
         x, t = self.saved_tensors
@@ -444,7 +444,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        positive = Tensor._make(target.data > 0)
+        positive = Tensor._make(array_module(target.data).asarray(target.data > 0))
         loss = target * log(where(positive, target, 1.0)) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
