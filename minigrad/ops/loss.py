@@ -339,6 +339,11 @@ def _pair(name: str, input, target, same_shape: bool = False) -> None:
         raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
 
 
+def _mask(condition) -> Tensor:
+    """A boolean constant for ``where`` (comparisons of 0-d arrays give NumPy scalars)."""
+    return Tensor._make(backend.numpy.asarray(condition) if not backend.is_array(condition) else condition)
+
+
 def _weighted(loss: Tensor, weight) -> Tensor:
     return loss if weight is None else loss * weight
 
@@ -368,7 +373,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     size = abs(diff)
     if beta == 0:
         return _reduce(size, reduction)
-    return _reduce(where(size.data < beta, (0.5 / beta) * diff * diff, size - 0.5 * beta), reduction)
+    return _reduce(where(_mask(size.data < beta), (0.5 / beta) * diff * diff, size - 0.5 * beta), reduction)
 
 
 def huber_loss(
@@ -381,7 +386,7 @@ def huber_loss(
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     diff = input - target
     size = abs(diff)
-    loss = where(size.data < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+    loss = where(_mask(size.data < delta), 0.5 * diff * diff, delta * (size - 0.5 * delta))
     return _reduce(_weighted(loss, weight), reduction)
 
 
@@ -444,7 +449,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        positive = Tensor._make(array_module(target.data).asarray(target.data > 0))
+        positive = _mask(target.data > 0)
         loss = target * log(where(positive, target, 1.0)) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -511,5 +516,5 @@ def cosine_embedding_loss(
     magnitudes = ((input1 * input1).sum(dim) + 1e-12) * ((input2 * input2).sum(dim) + 1e-12)
     cos = (input1 * input2).sum(dim) * magnitudes.rsqrt()
     t = target.data
-    loss = where(Tensor._make(t == 1), 1 - cos, 0.0) + where(Tensor._make(t == -1), clamp(cos - margin, min=0.0), 0.0)
+    loss = where(_mask(t == 1), 1 - cos, 0.0) + where(_mask(t == -1), clamp(cos - margin, min=0.0), 0.0)
     return _reduce(loss, reduction)
