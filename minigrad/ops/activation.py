@@ -26,9 +26,8 @@ _TANH_CUBIC = 0.044715
 # -------------------------------------------------------------------- piecewise linear
 class LeakyRelu(Function):
     def forward(self, x, negative_slope):
-        xp = array_module(x)
-        positive = x > 0
-        self.slope = xp.where(positive, 1, negative_slope).astype(x.dtype)  # the slope at 0 is negative_slope
+        one, slope = x.dtype.type(1), x.dtype.type(negative_slope)
+        self.slope = array_module(x).where(x > 0, one, slope)  # the slope at 0 is negative_slope
         return x * self.slope
 
     def backward(self, grad):
@@ -46,7 +45,7 @@ class Hardtanh(Function):
 
 # ------------------------------------------------------------------------------ smooth
 def _sigmoid(x):
-    """sigmoid on an array, accurate to the last bit in both tails (exp never overflows)."""
+    """sigmoid on an array, accurate in both tails (1 + tanh would cancel for x << 0); exp never overflows."""
     xp = array_module(x)
     small = xp.exp(-xp.abs(x))
     out = xp.where(x >= 0, x.dtype.type(1), small)

@@ -95,12 +95,8 @@ class CrossEntropy(Function):
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing, probabilities):
         xp = array_module(x)
         c = x.shape[-1]
-        self.reduction, self.smoothing, self.weight, self.probabilities = (
-            reduction,
-            label_smoothing,
-            weight,
-            probabilities,
-        )
+        self.reduction, self.smoothing = reduction, label_smoothing
+        self.weight, self.probabilities = weight, probabilities
         p = xp.empty(x.shape, x.dtype)  # the shifted logits, then the probabilities (contiguous, whatever x is)
         xp.subtract(x, x.max(axis=-1, keepdims=True), out=p)
         if probabilities:
