@@ -71,46 +71,49 @@ def _normal_cdf(x):
     return xp.where(x < 0, half_erfc, 1 - half_erfc)
 
 
+def _gelu_gate(x, approximate):
+    """The factor gelu puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
+    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0)."""
+    if approximate == "tanh":
+        return _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
+    return _normal_cdf(x)
+
+
 class Gelu(Function):
-    """``x * Phi(x)`` (``approximate="none"``) or its tanh approximation."""
+    """``x * gate(x)``: ``gate = Phi`` (``approximate="none"``) or its tanh approximation.
+    The gate is kept for backward: it is the costly part of gelu' = gate + x * gate'."""
 
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        if approximate == "tanh":  # 0.5 x (1 + tanh(u)) = x sigmoid(2u), without cancellation for x < 0
-            out = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
-        else:
-            out = _normal_cdf(x)
-        out *= x
-        return out
+        self.gate = _gelu_gate(x, approximate)
+        return x * self.gate
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return grad * GeluDerivative.apply(x, approximate=self.approximate)
+        return grad * GeluDerivative.apply(x, approximate=self.approximate, gate=self.gate)
 
 
 class GeluDerivative(Function):
-    """gelu'(x), an op of its own so that gelu's backward is one fast pass and still differentiable."""
+    """gelu'(x) = gate + x * gate', an op of its own so that gelu's backward is a few fast
+    passes and still differentiable (``gate``: gelu's, when it has it)."""
 
-    def forward(self, x, approximate):
+    def forward(self, x, approximate, gate=None):
         self.approximate = approximate
         self.save_for_backward(x)
         xp = array_module(x)
-        if approximate == "tanh":
-            x2 = x * x
-            t = xp.tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
-            slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)  # du/dx
-            out = 1 - t * t
-            out *= slope
-            out *= x
-            out += 1 + t
-            out *= 0.5
-            return out
-        out = x * x
-        out *= -0.5
-        out = xp.exp(out)
-        out *= _INV_SQRT_2PI * x  # x * phi(x)
-        out += _normal_cdf(x)
+        gate = _gelu_gate(x, approximate) if gate is None else gate
+        if approximate == "tanh":  # gate' = 2 u' gate (1 - gate)
+            out = 1 - gate
+            out *= gate
+            out *= (2 * _TANH_SCALE) * (1 + 3 * _TANH_CUBIC * x * x)
+        else:  # gate' = phi(x)
+            out = x * x
+            out *= -0.5
+            out = xp.exp(out)
+            out *= _INV_SQRT_2PI
+        out *= x
+        out += gate
         return out
 
     def backward(self, grad):
