@@ -26,9 +26,8 @@ _TANH_CUBIC = 0.044715
 # -------------------------------------------------------------------- piecewise linear
 class LeakyRelu(Function):
     def forward(self, x, negative_slope):
-        xp = array_module(x)
-        positive = x > 0
-        self.slope = xp.where(positive, 1, negative_slope).astype(x.dtype)  # the slope at 0 is negative_slope
+        one, slope = x.dtype.type(1), x.dtype.type(negative_slope)
+        self.slope = array_module(x).where(x > 0, one, slope)  # the slope at 0 is negative_slope
         return x * self.slope
 
     def backward(self, grad):
@@ -46,7 +45,7 @@ class Hardtanh(Function):
 
 # ------------------------------------------------------------------------------ smooth
 def _sigmoid(x):
-    """sigmoid on an array, accurate to the last bit in both tails (exp never overflows)."""
+    """sigmoid on an array, accurate in both tails (1 + tanh would cancel for x << 0); exp never overflows."""
     xp = array_module(x)
     small = xp.exp(-xp.abs(x))
     out = xp.where(x >= 0, x.dtype.type(1), small)
@@ -56,61 +55,65 @@ def _sigmoid(x):
 
 def _normal_cdf(x):
     """Phi(x) on an array, from erfc's Chebyshev fit (Numerical Recipes' ``erfcc``):
-    relative error below 1.2e-7 everywhere, tails included."""
+    relative error below 1.2e-7 everywhere, tails included. The constant term is moved by
+    3e-8 so that the fit gives erfc(0) = 1 exactly: Phi is then continuous (and smooth) at 0."""
     xp = array_module(x)
     z = xp.abs(x) * _SQRT_HALF
     t = 1 / (1 + 0.5 * z)
     poly = t * 0.17087277 - 0.82215223
-    for c in (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223):
+    for c in (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551226):
         poly *= t
         poly += c
     z *= z
     poly -= z
-    half_erfc = xp.exp(poly, out=poly)
+    half_erfc = xp.exp(poly)
     half_erfc *= 0.5 * t  # erfc(|x| / sqrt 2) / 2 = Phi(-|x|)
     return xp.where(x < 0, half_erfc, 1 - half_erfc)
 
 
+def _gelu_gate(x, approximate):
+    """The factor gelu puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
+    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0)."""
+    if approximate == "tanh":
+        return _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
+    return _normal_cdf(x)
+
+
 class Gelu(Function):
-    """``x * Phi(x)`` (``approximate="none"``) or its tanh approximation."""
+    """``x * gate(x)``: ``gate = Phi`` (``approximate="none"``) or its tanh approximation.
+    The gate is kept for backward: it is the costly part of gelu' = gate + x * gate'."""
 
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        if approximate == "tanh":  # 0.5 x (1 + tanh(u)) = x sigmoid(2u), without cancellation for x < 0
-            out = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
-        else:
-            out = _normal_cdf(x)
-        out *= x
-        return out
+        self.gate = _gelu_gate(x, approximate)
+        return x * self.gate
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return grad * GeluDerivative.apply(x, approximate=self.approximate)
+        return grad * GeluDerivative.apply(x, approximate=self.approximate, gate=self.gate)
 
 
 class GeluDerivative(Function):
-    """gelu'(x), an op of its own so that gelu's backward is one fast pass and still differentiable."""
+    """gelu'(x) = gate + x * gate', an op of its own so that gelu's backward is a few fast
+    passes and still differentiable (``gate``: gelu's, when it has it)."""
 
-    def forward(self, x, approximate):
+    def forward(self, x, approximate, gate=None):
         self.approximate = approximate
         self.save_for_backward(x)
         xp = array_module(x)
-        if approximate == "tanh":
-            x2 = x * x
-            t = xp.tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
-            slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)  # du/dx
-            out = 1 - t * t
-            out *= slope
-            out *= x
-            out += 1 + t
-            out *= 0.5
-            return out
-        out = x * x
-        out *= -0.5
-        xp.exp(out, out=out)
-        out *= _INV_SQRT_2PI * x  # x * phi(x)
-        out += _normal_cdf(x)
+        gate = _gelu_gate(x, approximate) if gate is None else gate
+        if approximate == "tanh":  # gate' = 2 u' gate (1 - gate)
+            out = 1 - gate
+            out *= gate
+            out *= (2 * _TANH_SCALE) * (1 + 3 * _TANH_CUBIC * x * x)
+        else:  # gate' = phi(x)
+            out = x * x
+            out *= -0.5
+            out = xp.exp(out)
+            out *= _INV_SQRT_2PI
+        out *= x
+        out += gate
         return out
 
     def backward(self, grad):
@@ -144,7 +147,7 @@ class Softplus(Function):
         xp = array_module(x)
         self.beta = beta
         scaled = x * beta
-        self.linear = scaled > threshold
+        self.linear = xp.asarray(scaled > threshold)
         self.save_for_backward(x)
         out = xp.logaddexp(0, scaled)
         out /= beta
@@ -159,7 +162,7 @@ class Elu(Function):
     def forward(self, x, alpha):
         xp = array_module(x)
         self.alpha = alpha
-        self.positive = x > 0
+        self.positive = xp.asarray(x > 0)
         self.save_for_backward(x)
         negative = xp.expm1(xp.minimum(x, 0))
         negative *= alpha

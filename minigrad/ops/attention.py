@@ -42,7 +42,7 @@ class ScaledDotProductAttention(Function):
         scores = query @ xp.swapaxes(key, -1, -2)
         scores *= scale
         if mask is not None:
-            if xp.broadcast_shapes(scores.shape, mask.shape) == scores.shape:
+            if backend.numpy.broadcast_shapes(scores.shape, mask.shape) == scores.shape:
                 scores += mask
             else:  # the mask has batch dims that q and k lack
                 scores = scores + mask
@@ -134,7 +134,7 @@ def scaled_dot_product_attention(
         )
     elif attn_mask is not None:
         try:
-            xp.broadcast_shapes(attn_mask.shape, query.shape[:-1] + (source,))
+            backend.numpy.broadcast_shapes(attn_mask.shape, query.shape[:-1] + (source,))
         except ValueError:
             raise RuntimeError(
                 f"scaled_dot_product_attention: attn_mask of shape {tuple(attn_mask.shape)} does not broadcast "
@@ -146,7 +146,7 @@ def scaled_dot_product_attention(
             mask = attn_mask
     dropout_mask = None
     if dropout_p > 0:
-        batch = xp.broadcast_shapes(query.shape[:-2], key.shape[:-2])
+        batch = backend.numpy.broadcast_shapes(query.shape[:-2], key.shape[:-2])
         dropout_mask = keep_mask(batch + (length, source), dropout_p, query)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     return ScaledDotProductAttention.apply(query, key, value, mask, scale=scale, dropout_mask=dropout_mask)

@@ -32,7 +32,7 @@ class Embedding(Function):
     def backward(self, grad):
         if self.row_scale is not None:
             grad = grad * self.row_scale
-        return IndexScatter.apply(grad, index=self.indices, shape=self.shape)
+        return IndexScatter.apply(grad, index=self.indices, shape=self.shape), None
 
 
 def _check_indices(name: str, input, size: int) -> None:

@@ -95,12 +95,8 @@ class CrossEntropy(Function):
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing, probabilities):
         xp = array_module(x)
         c = x.shape[-1]
-        self.reduction, self.smoothing, self.weight, self.probabilities = (
-            reduction,
-            label_smoothing,
-            weight,
-            probabilities,
-        )
+        self.reduction, self.smoothing = reduction, label_smoothing
+        self.weight, self.probabilities = weight, probabilities
         p = xp.empty(x.shape, x.dtype)  # the shifted logits, then the probabilities (contiguous, whatever x is)
         xp.subtract(x, x.max(axis=-1, keepdims=True), out=p)
         if probabilities:
@@ -339,6 +335,11 @@ def _pair(name: str, input, target, same_shape: bool = False) -> None:
         raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
 
 
+def _mask(condition) -> Tensor:
+    """A boolean constant for ``where`` (comparisons of 0-d arrays give NumPy scalars)."""
+    return Tensor._make(backend.numpy.asarray(condition) if not backend.is_array(condition) else condition)
+
+
 def _weighted(loss: Tensor, weight) -> Tensor:
     return loss if weight is None else loss * weight
 
@@ -368,7 +369,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     size = abs(diff)
     if beta == 0:
         return _reduce(size, reduction)
-    return _reduce(where(size.data < beta, (0.5 / beta) * diff * diff, size - 0.5 * beta), reduction)
+    return _reduce(where(_mask(size.data < beta), (0.5 / beta) * diff * diff, size - 0.5 * beta), reduction)
 
 
 def huber_loss(
@@ -381,7 +382,7 @@ def huber_loss(
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     diff = input - target
     size = abs(diff)
-    loss = where(size.data < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+    loss = where(_mask(size.data < delta), 0.5 * diff * diff, delta * (size - 0.5 * delta))
     return _reduce(_weighted(loss, weight), reduction)
 
 
@@ -396,7 +397,7 @@ class BinaryCrossEntropy(Function):
         log_x -= log_rest
         log_x *= t
         log_x += log_rest
-        return xp.negative(log_x, out=log_x)
+        return -log_x
 
     def backward(self, grad):
         x, t = self.saved_tensors
@@ -444,7 +445,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        positive = Tensor._make(target.data > 0)
+        positive = _mask(target.data > 0)
         loss = target * log(where(positive, target, 1.0)) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -511,5 +512,5 @@ def cosine_embedding_loss(
     magnitudes = ((input1 * input1).sum(dim) + 1e-12) * ((input2 * input2).sum(dim) + 1e-12)
     cos = (input1 * input2).sum(dim) * magnitudes.rsqrt()
     t = target.data
-    loss = where(Tensor._make(t == 1), 1 - cos, 0.0) + where(Tensor._make(t == -1), clamp(cos - margin, min=0.0), 0.0)
+    loss = where(_mask(t == 1), 1 - cos, 0.0) + where(_mask(t == -1), clamp(cos - margin, min=0.0), 0.0)
     return _reduce(loss, reduction)
