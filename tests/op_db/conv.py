@@ -521,7 +521,8 @@ def _pad_sides(draw, shape, mode):
     for size in reversed(shape):
         limit = size - 1 if mode == "reflect" else size if mode != "constant" else 2
         low = -1 if size > 1 else 0
-        pad += [draw(st.integers(low, limit)) for _ in range(2)]
+        before, after = (draw(st.integers(low, limit)) for _ in range(2))
+        pad += [before, max(after, 1 - size - before)]  # at least one element left
     return tuple(pad)
 
 
