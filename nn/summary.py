@@ -153,7 +153,8 @@ def empirical_receptive_field(model: Module, input_shape: tuple, threshold: floa
     support of the gradient of that one pixel with respect to the input.
 
     model: (1, C, H, W) -> (1, C', H', W'). Weights are replaced by positive constants for the
-    measurement (so no gradient cancels by chance) and restored afterwards.
+    measurement (so no gradient cancels by chance) and restored afterwards. A max pool passes the
+    gradient to one pixel per window only, so through max pools this measures less than the formula.
     """
     saved = {name: p.data.copy() for name, p in model.named_parameters()}
     was_training = model.training

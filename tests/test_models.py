@@ -1,0 +1,76 @@
+"""The named standard models have the papers' parameter counts, and the small ones run forward
+and backward on 28x28 images."""
+
+from __future__ import annotations
+
+import pytest
+
+import minigrad as mg
+import nn
+from nn import models
+
+# Parameter counts of the published networks (as torchvision reports them).
+PAPER_COUNTS = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "mobilenet_v2": 3_504_872,
+    "efficientnet_b0": 5_288_548,
+    "convnext_tiny": 28_589_128,
+    "vit_b_16": 86_567_656,
+}
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_COUNTS))
+def test_standard_models_match_the_papers_parameter_counts(name):
+    with mg.no_grad():
+        assert _count(models.build(name)) == PAPER_COUNTS[name]
+
+
+def test_mobilenet_v1_parameter_count():
+    # The paper's table 8: 4.2 million parameters at width 1.0, 1.3 million at 0.5.
+    assert round(_count(models.mobilenet_v1()) / 1e6, 1) == 4.2
+    assert round(_count(models.mobilenet_v1(width_mult=0.5)) / 1e6, 1) == 1.3
+
+
+def test_efficientnet_compound_scaling():
+    depth, width, resolution = models.compound_scaling(1)
+    assert (depth, width, resolution) == pytest.approx((1.2, 1.1, 1.15))
+    assert depth * width**2 * resolution**2 == pytest.approx(2.0, rel=0.1)
+    assert models.efficientnet(1).resolution == 258
+
+
+SMALL = {
+    "resnet_small": {},
+    "se_resnet_small": {},
+    "plain_cnn_small": {},
+    "inception_small": {"width": 8},
+    "mobilenet_v1": {"num_classes": 10, "width_mult": 0.25, "in_channels": 1, "stem_stride": 1},
+    "mobilenet_v2": {"num_classes": 10, "width_mult": 0.25, "in_channels": 1, "stem_stride": 1},
+    "efficientnet_b0": {"num_classes": 10, "in_channels": 1, "width_mult": 0.25, "stem_stride": 1},
+    "convnext_mini": {},
+    "vit_tiny": {},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_small_models_train_on_28x28(name):
+    mg.manual_seed(0)
+    kwargs = dict(SMALL[name])
+    if name == "efficientnet_b0":
+        model = models.EfficientNet(kwargs.pop("width_mult"), 1.0, **kwargs)
+    else:
+        model = models.build(name, **kwargs)
+    x, y = mg.randn(2, 1, 28, 28), mg.tensor([1, 7])
+    loss = mg.functional.cross_entropy(model(x), y)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model 'resnet7'"):
+        models.build("resnet7")
