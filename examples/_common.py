@@ -30,7 +30,7 @@ class Result:
 
 
 def _fmt(v):
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def arguments(argv=None, **defaults) -> argparse.Namespace:

@@ -28,11 +28,15 @@ class SEBlock(nn.Module):
         return x * gate
 
 
-def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+def _norm(channels: int, batch_norm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int, batch_norm: bool) -> nn.Module | None:
     """Identity when shapes agree, else the paper's projection shortcut: 1x1 conv + BN."""
     if stride == 1 and in_channels == out_channels:
         return None
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), _norm(out_channels, batch_norm))
 
 
 class BasicBlock(nn.Module):
@@ -40,16 +44,16 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels, channels, stride=1, se=False, residual=True):
+    def __init__(self, in_channels, channels, stride=1, se=False, residual=True, batch_norm=True):
         super().__init__()
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
+        self.bn1 = _norm(channels, batch_norm)
         self.conv2 = nn.Conv2d(channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.bn2 = _norm(out_channels, batch_norm)
         self.se = SEBlock(out_channels) if se else None
         self.residual = residual
-        self.downsample = _shortcut(in_channels, out_channels, stride) if residual else None
+        self.downsample = _shortcut(in_channels, out_channels, stride, batch_norm) if residual else None
 
     def branch(self, x: mg.Tensor) -> mg.Tensor:
         return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
@@ -68,14 +72,14 @@ class Bottleneck(BasicBlock):
 
     expansion = 4
 
-    def __init__(self, in_channels, channels, stride=1, se=False, residual=True):
-        super().__init__(in_channels, channels, stride, se, residual)
+    def __init__(self, in_channels, channels, stride=1, se=False, residual=True, batch_norm=True):
+        super().__init__(in_channels, channels, stride, se, residual, batch_norm)
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
         self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn2 = _norm(channels, batch_norm)
         self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.bn3 = _norm(out_channels, batch_norm)
 
     def branch(self, x: mg.Tensor) -> mg.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -101,6 +105,8 @@ class ResNet(nn.Module):
         se=False,
         residual=True,
         zero_init_residual=False,
+        batch_norm=True,
+        he_init=True,
     ):
         super().__init__()
         self.in_planes = widths[0]
@@ -110,18 +116,18 @@ class ResNet(nn.Module):
         else:  # small images: one 3x3 conv, no downsampling
             self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
             self.maxpool = nn.Identity()
-        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.bn1 = _norm(widths[0], batch_norm)
         self.relu = nn.ReLU()
         for i, (width, blocks) in enumerate(zip(widths, layers)):
-            stage = [block(self.in_planes, width, 1 if i == 0 else 2, se, residual)]
+            stage = [block(self.in_planes, width, 1 if i == 0 else 2, se, residual, batch_norm)]
             self.in_planes = width * block.expansion
-            stage += [block(self.in_planes, width, 1, se, residual) for _ in range(blocks - 1)]
+            stage += [block(self.in_planes, width, 1, se, residual, batch_norm) for _ in range(blocks - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
         self.num_stages = len(widths)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(self.in_planes, num_classes)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if he_init and isinstance(m, nn.Conv2d):  # (he_init=False keeps PyTorch's default conv init)
                 init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if zero_init_residual:  # each block starts as the identity (Goyal et al., 2017)
             for m in self.modules():

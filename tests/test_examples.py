@@ -1,0 +1,37 @@
+"""Every example runs in --quick mode, reports its figure, and its training loss falls."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from examples.__main__ import available
+
+EXAMPLES = sorted(available())
+
+
+def test_there_are_examples():
+    assert "resnet" in EXAMPLES
+
+
+def _falls(values) -> bool:
+    values = [v[1] if isinstance(v, tuple) else v for v in values]
+    quarter = max(len(values) // 4, 1)
+    return sum(values[-quarter:]) / quarter < sum(values[:quarter]) / quarter
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_quick_run(name, tmp_path, capsys):
+    import importlib
+
+    module = importlib.import_module(f"examples.{name}")
+    plot = tmp_path / "curves.png"
+    result = module.main(["--quick", "--plot", str(plot)])
+    assert math.isfinite(result.value)
+    assert result.metric in capsys.readouterr().out
+    losses = [values for key, values in result.curves.items() if "loss" in key]
+    if losses:  # examples that train something
+        assert all(_falls(values) for values in losses), f"{name}: the loss did not fall"
+    if result.curves:
+        assert plot.stat().st_size > 0
