@@ -194,6 +194,23 @@ def _np_max_dim(fn, arg):
 
 
 @st.composite
+def _arg_samples(draw):
+    """argmax/argmin over one dim or (dim=None) over the flattened tensor; no ties."""
+    x = draw(t(mgt.shapes(0, 3, 1, 4), distinct=True, requires_grad=False))
+    dim = draw(st.none() | mgt.dims(x.ndim)) if x.ndim else None
+    return Sample((x,), {"dim": dim, "keepdim": draw(st.booleans())})
+
+
+def _np_arg(fn):
+    def ref(x, dim=None, keepdim=False):
+        if dim is None and keepdim:
+            return fn(x).reshape((1,) * x.ndim)
+        return fn(x, axis=dim, keepdims=keepdim) if x.ndim else np.int64(0)
+
+    return ref
+
+
+@st.composite
 def _single_dim_samples(draw, min_side=0, low=-3.0, high=3.0, avoid=(), max_dims=3):
     x = draw(t(mgt.shapes(0, max_dims, min_side, 4), low=low, high=high, avoid=avoid, margin=0.1))
     kwargs = {}
@@ -248,6 +265,8 @@ REDUCTIONS = [
         _max_dim_samples(),
         _np_max_dim(np.min, np.argmin),
     ),
+    OpInfo("argmax", mg.argmax, _arg_samples(), _np_arg(np.argmax), grad=False, gradgrad=False),
+    OpInfo("argmin", mg.argmin, _arg_samples(), _np_arg(np.argmin), grad=False, gradgrad=False),
     OpInfo(
         "logsumexp",
         lambda x, dim=None, keepdim=False: mg.logsumexp(x, dim, keepdim),
