@@ -94,7 +94,12 @@ def generator_loss(model, x_real, y_org, y_trg, style, style2, lambda_ds: float)
     x_back = model.generator(x_fake, model.style_encoder(x_real, y_org))
     loss_cycle = (x_back - x_real).abs().mean()
     total = loss_adv + loss_style - lambda_ds * diversity + loss_cycle
-    return total, {"adv": loss_adv.item(), "style": loss_style.item(), "cycle": loss_cycle.item(), "div": diversity.item()}
+    return total, {
+        "adv": loss_adv.item(),
+        "style": loss_style.item(),
+        "cycle": loss_cycle.item(),
+        "div": diversity.item(),
+    }
 
 
 @mg.no_grad()
@@ -157,10 +162,10 @@ def update_average(average: nn.Module, model: nn.Module, beta: float) -> None:
 def main(argv=None) -> Result:
     args = arguments(
         argv,
-        steps=1500,
-        batch_size=32,
+        steps=500,
+        batch_size=16,
         lr=1e-3,
-        domains="0,1,2,3",
+        domains="0,1,2,3,4",
         img_size=8,
         dim=16,
         lambda_r1=1.0,
@@ -168,10 +173,13 @@ def main(argv=None) -> Result:
         classifier_epochs=15,
     )
     setup(args)
-    steps, classifier_epochs, batch_size = (20, 1, 16) if args.quick else (args.steps, args.classifier_epochs, args.batch_size)
+    steps, classifier_epochs = (16, 1) if args.quick else (args.steps, args.classifier_epochs)
+    batch_size, evaluate_every = (8, 16) if args.quick else (args.batch_size, max(steps // 10, 1))
     domains = [int(d) for d in args.domains.split(",")]
     num_domains = len(domains)
     x_train, x_test, y_train, y_test = load(domains, args.img_size)
+    if args.quick:
+        x_test, y_test = x_test[:100], y_test[:100]
     train_indices = by_domain(y_train, num_domains)
 
     # 1. The judge, trained first on the real digits of the chosen classes.
@@ -196,8 +204,9 @@ def main(argv=None) -> Result:
     )
 
     # The adversarial terms are a game, not minimised quantities; the reconstruction losses should fall.
-    curves = {"classifier loss": classifier_losses, "adversarial: discriminator": [], "adversarial: generator": []}
+    curves = {"classifier: loss": classifier_losses, "adversarial: discriminator": [], "adversarial: generator": []}
     curves |= {"loss: style reconstruction": [], "loss: cycle": [], "diversity (L1)": []}
+    curves["accuracy: translations labelled as the target"] = []
     with Timer() as timer:
         bar = progress(range(steps), "StarGAN v2")
         for step in bar:
@@ -222,7 +231,7 @@ def main(argv=None) -> Result:
             optimize_g.zero_grad()
             g_loss.backward()
             optimize_g.step()
-            update_average(generator_average, model.generator, beta=0.99)
+            update_average(generator_average, model.generator, beta=0.99)  # the paper: 0.999 over 100k steps
 
             curves["adversarial: discriminator"].append(d_loss.item())
             curves["adversarial: generator"].append(parts["adv"])
@@ -230,6 +239,10 @@ def main(argv=None) -> Result:
             curves["loss: cycle"].append(parts["cycle"])
             curves["diversity (L1)"].append(parts["div"])
             bar.set_postfix(d=f"{d_loss.item():.2f}", g=f"{parts['adv']:.2f}", cyc=f"{parts['cycle']:.2f}")
+            if (step + 1) % evaluate_every == 0:
+                judged = target_accuracy(classifier, generator_average, model, x_test, y_test, num_domains, False)
+                curves["accuracy: translations labelled as the target"].append((step + 1, judged))
+                print(f"step {step + 1}: {judged:.3f} of translations labelled as the target", flush=True)
 
     # 3. The judge's verdict on test digits translated into every other domain.
     latent = target_accuracy(classifier, generator_average, model, x_test, y_test, num_domains, use_reference=False)

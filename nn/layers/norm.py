@@ -125,13 +125,16 @@ class GroupNorm(Module):
 class InstanceNorm2d(Module):
     """x: (N, C, H, W): statistics over the spatial dims of each sample's channel (no running statistics)."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+    def __init__(
+        self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None, dtype=None
+    ):
         super().__init__()
         if track_running_stats:
             raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not supported")
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
-        self.weight = Parameter(mg.ones(num_features)) if affine else None
-        self.bias = Parameter(mg.zeros(num_features)) if affine else None
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(mg.ones(num_features, **factory)) if affine else None
+        self.bias = Parameter(mg.zeros(num_features, **factory)) if affine else None
 
     def forward(self, x: mg.Tensor) -> mg.Tensor:
         if x.ndim != 4 or x.shape[1] != self.num_features:
@@ -156,9 +159,8 @@ class AdaIN(Module):
 
     def forward(self, x: mg.Tensor, style: mg.Tensor) -> mg.Tensor:
         if style.ndim != 2 or style.shape[0] != x.shape[0]:
-            raise RuntimeError(
-                f"AdaIN: for input {tuple(x.shape)}, expected style (N={x.shape[0]}, style_dim), got {tuple(style.shape)}"
-            )
+            expected = f"expected style (N={x.shape[0]}, style_dim), got {tuple(style.shape)}"
+            raise RuntimeError(f"AdaIN: for input {tuple(x.shape)}, {expected}")
         gamma, beta = self.fc(style)[:, :, None, None].chunk(2, dim=1)
         return (1 + gamma) * self.norm(x) + beta
 

@@ -291,7 +291,8 @@ def _np_group_norm(x, groups, weight=None, bias=None, eps=1e-5):
 @st.composite
 def _instance_norm_samples(draw):
     c = draw(st.integers(1, 3))
-    x = draw(t((draw(st.integers(1, 2)), c) + draw(st.sampled_from([(3,), (2, 2), (1, 3)])), distinct=True, low=-2, high=2))
+    spatial = draw(st.sampled_from([(3,), (2, 2), (1, 3)]))
+    x = draw(t((draw(st.integers(1, 2)), c) + spatial, distinct=True, low=-2, high=2))
     return Sample((x, None, None, _maybe(draw, t((c,))), _maybe(draw, t((c,)))))
 
 
