@@ -22,7 +22,7 @@ from minigrad.ops.dropout import drop_path, dropout, dropout2d
 from minigrad.ops.embedding import embedding, one_hot
 
 # normalisation (ops/norm.py)
-from minigrad.ops.norm import batch_norm, group_norm, layer_norm, normalize, rms_norm
+from minigrad.ops.norm import batch_norm, group_norm, instance_norm, layer_norm, normalize, rms_norm
 
 # softmax and losses (ops/loss.py)
 from minigrad.ops.loss import (

@@ -69,6 +69,7 @@ CASES = [
     ("BatchNorm2d", (3,), dict(momentum=0.2), [_x(4, 3, 5, 5)]),
     ("LayerNorm", ((4, 5),), {}, [_x(3, 4, 5)]),
     ("GroupNorm", (2, 6), {}, [_x(3, 6, 4, 4)]),
+    ("InstanceNorm2d", (3,), dict(affine=True), [_x(2, 3, 4, 5)]),
     ("Embedding", (10, 4), dict(padding_idx=0), [np.array([[0, 3, 9], [3, 3, 1]])]),
     ("Linear", (5, 3), {}, [_x(2, 4, 5)]),
     ("MaxPool2d", (3,), dict(stride=2, padding=1), [_x(2, 3, 7, 7)]),
@@ -244,6 +245,27 @@ def test_batchnorm_raises_on_one_value_per_channel_in_training():
 def test_batchnorm_wrong_features():
     with pytest.raises(RuntimeError, match=r"BatchNorm2d\(3.*\(2, 5, 4, 4\)"):
         nn.BatchNorm2d(3)(mg.randn(2, 5, 4, 4))
+
+
+def test_adain_matches_the_formula():
+    mg.manual_seed(0)
+    adain = nn.AdaIN(style_dim=4, num_features=3)
+    x, style = np.random.default_rng(0).standard_normal((2, 3, 5, 5)), np.random.default_rng(1).standard_normal((2, 4))
+    out = adain(mg.tensor(x), mg.tensor(style)).detach().numpy()
+    h = style @ adain.fc.weight.detach().numpy().T + adain.fc.bias.detach().numpy()
+    gamma, beta = h[:, :3, None, None], h[:, 3:, None, None]
+    mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(out, (1 + gamma) * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=1e-5, atol=1e-5)
+
+
+def test_adain_wrong_style_batch():
+    with pytest.raises(RuntimeError, match=r"AdaIN.*style \(N=2, style_dim\), got \(3, 4\)"):
+        nn.AdaIN(4, 3)(mg.randn(2, 3, 5, 5), mg.randn(3, 4))
+
+
+def test_instance_norm_wrong_features():
+    with pytest.raises(RuntimeError, match=r"InstanceNorm2d\(3.*\(2, 5, 4, 4\)"):
+        nn.InstanceNorm2d(3)(mg.randn(2, 5, 4, 4))
 
 
 def test_lstm_wrong_input_size():

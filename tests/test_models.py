@@ -74,3 +74,41 @@ def test_small_models_train_on_28x28(name):
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet7'"):
         models.build("resnet7")
+
+
+def test_stargan_v2_small_shapes_and_r1_double_backward():
+    mg.manual_seed(0)
+    model = models.stargan_v2_small(num_domains=3, img_size=8)
+    x, y = mg.randn(4, 1, 8, 8), mg.tensor([0, 2, 1, 2])
+    style = model.mapping_network(mg.randn(4, model.latent_dim), y)
+    assert style.shape == (4, model.style_dim)
+    fake = model.generator(x, style)
+    assert fake.shape == (4, 1, 8, 8)
+    assert model.style_encoder(fake, y).shape == (4, model.style_dim)
+    assert model.discriminator(fake, y).shape == (4,)
+    # The R1 penalty: the gradient of D's output w.r.t. the real images, differentiated again.
+    x_real = x.detach().requires_grad_()
+    (grad,) = mg.grad(model.discriminator(x_real, y).sum(), x_real, create_graph=True)
+    (grad.pow(2).sum() + model.style_encoder(fake, y).sum()).backward()
+    # D is piecewise linear in x, so its biases do not change dD/dx: only its weights get a gradient.
+    weights = [p for name, p in model.discriminator.named_parameters() if name.endswith("weight")]
+    assert all(p.grad is not None and p.grad.abs().sum().item() > 0 for p in weights)
+    assert all(p.grad is not None for p in model.generator.parameters())
+
+
+def test_stargan_v2_discriminator_picks_each_images_own_domain():
+    mg.manual_seed(0)
+    model = models.stargan_v2_small(num_domains=3, img_size=16)
+    x = mg.randn(2, 1, 16, 16)
+    with mg.no_grad():
+        every = [model.discriminator(x, mg.full((2,), d, dtype=mg.int64)) for d in range(3)]
+        mixed = model.discriminator(x, mg.tensor([2, 0]))
+    assert mixed.tolist() == pytest.approx([every[2][0].item(), every[0][1].item()])
+
+
+def test_stargan_v2_paper_configuration_and_bad_size():
+    with mg.no_grad():
+        model = models.build("stargan_v2", num_domains=2, img_size=32, dim=8, max_dim=32, style_dim=8)
+        assert model(mg.randn(1, 3, 32, 32), mg.tensor([1])).shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="img_size must be a power of two"):
+        models.stargan_v2_small(img_size=12)

@@ -1,4 +1,5 @@
-"""Normalisation: batch_norm, layer_norm, group_norm, rms_norm (one fused op family) and normalize.
+"""Normalisation: batch_norm, layer_norm, group_norm, instance_norm, rms_norm (one fused op family)
+and normalize.
 
 The four norms are one computation: view the input so that the statistics run over some
 ``axes``, standardise, then scale and shift per feature::
@@ -280,6 +281,27 @@ def group_norm(
     view = (n, num_groups, input.numel() // max(n * num_groups, 1))
     param_shape = (1, c) + (1,) * (input.ndim - 2)
     return GroupNorm.apply(input, weight, bias, view=view, axes=(2,), param_shape=param_shape, eps=eps)
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel of each sample of input ``(N, C, *)`` over its spatial dims ``*``.
+
+    Group norm with one channel per group; only the input's own statistics are supported
+    (``use_input_stats=True`` and no running statistics, PyTorch's default).
+    """
+    _check_input("instance_norm", input, min_dims=3)
+    if running_mean is not None or running_var is not None or not use_input_stats:
+        raise NotImplementedError("instance_norm: running statistics are not supported; use the input's own")
+    return group_norm(input, input.shape[1], weight, bias, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, RMSNorm."""
+"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d, AdaIN, RMSNorm."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numbers
 
 import minigrad as mg
 import minigrad.functional as F
+from nn.layers.linear import Linear
 from nn.module import Module, Parameter
 
 
@@ -119,6 +120,49 @@ class GroupNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm2d(Module):
+    """x: (N, C, H, W): statistics over the spatial dims of each sample's channel (no running statistics)."""
+
+    def __init__(
+        self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None, dtype=None
+    ):
+        super().__init__()
+        if track_running_stats:
+            raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not supported")
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(mg.ones(num_features, **factory)) if affine else None
+        self.bias = Parameter(mg.zeros(num_features, **factory)) if affine else None
+
+    def forward(self, x: mg.Tensor) -> mg.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise RuntimeError(f"{self}: expected input (N, {self.num_features}, H, W), got {tuple(x.shape)}")
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class AdaIN(Module):
+    """Adaptive instance norm (Huang & Belongie, 2017): a style sets each channel's scale and shift.
+
+    x: (N, num_features, H, W), style: (N, style_dim) -> ``(1 + gamma) * instance_norm(x) + beta``,
+    where ``(gamma, beta) = Linear(style)``; the ``1 +`` starts the scale near one (StarGAN v2).
+    """
+
+    def __init__(self, style_dim: int, num_features: int):
+        super().__init__()
+        self.norm = InstanceNorm2d(num_features)
+        self.fc = Linear(style_dim, 2 * num_features)
+
+    def forward(self, x: mg.Tensor, style: mg.Tensor) -> mg.Tensor:
+        if style.ndim != 2 or style.shape[0] != x.shape[0]:
+            expected = f"expected style (N={x.shape[0]}, style_dim), got {tuple(style.shape)}"
+            raise RuntimeError(f"AdaIN: for input {tuple(x.shape)}, {expected}")
+        gamma, beta = self.fc(style)[:, :, None, None].chunk(2, dim=1)
+        return (1 + gamma) * self.norm(x) + beta
 
 
 class RMSNorm(Module):

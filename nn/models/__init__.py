@@ -28,6 +28,17 @@ from nn.models.resnet import (
     resnet_small,
     se_resnet_small,
 )
+from nn.models.stargan_v2 import (
+    AdainResBlk,
+    Discriminator,
+    Generator,
+    MappingNetwork,
+    ResBlk,
+    StarGANv2,
+    StyleEncoder,
+    stargan_v2,
+    stargan_v2_small,
+)
 from nn.models.vit import VisionTransformer, vit, vit_b_16, vit_b_32, vit_l_16, vit_tiny
 
 # Every lowercase function imported above builds a model, except the scaling rule.

@@ -289,6 +289,18 @@ def _np_group_norm(x, groups, weight=None, bias=None, eps=1e-5):
 
 
 @st.composite
+def _instance_norm_samples(draw):
+    c = draw(st.integers(1, 3))
+    spatial = draw(st.sampled_from([(3,), (2, 2), (1, 3)]))
+    x = draw(t((draw(st.integers(1, 2)), c) + spatial, distinct=True, low=-2, high=2))
+    return Sample((x, None, None, _maybe(draw, t((c,))), _maybe(draw, t((c,)))))
+
+
+def _np_instance_norm(x, running_mean, running_var, weight=None, bias=None):
+    return _np_group_norm(x, x.shape[1], weight, bias)
+
+
+@st.composite
 def _normalize_samples(draw):
     x = draw(t(mgt.shapes(1, 3, 1, 4), avoid=(0.0,), margin=0.1))
     return Sample((x,), {"p": draw(st.sampled_from([1.5, 2.0, 3.0])), "dim": draw(mgt.dims(x.ndim))})
@@ -303,6 +315,7 @@ NORMS = [
     OpInfo("batch_norm", _batch_norm, _batch_norm_samples(), _np_batch_norm),
     OpInfo("layer_norm", F.layer_norm, _layer_norm_samples(), _np_layer_norm),
     OpInfo("group_norm", F.group_norm, _group_norm_samples(), _np_group_norm),
+    OpInfo("instance_norm", F.instance_norm, _instance_norm_samples(), _np_instance_norm),
     OpInfo("rms_norm", F.rms_norm, _layer_norm_samples(rms=True), _np_rms_norm),
     OpInfo("normalize", F.normalize, _normalize_samples(), _np_normalize),
 ]
