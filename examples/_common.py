@@ -130,3 +130,58 @@ def batches(n: int, batch_size: int, shuffle: bool = True, drop_last: bool = Fal
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         yield order[start : start + batch_size]
+
+
+def load_fashion(quick: bool = False) -> tuple:
+    """Fashion-MNIST (embedded 6000/1000): images (N, 1, 28, 28) float in [0, 1] and int64 labels,
+    as ``x_train, y_train, x_test, y_test``; --quick keeps 512 training and 250 test images."""
+    from minigrad.data import FashionMNIST
+
+    train, test = FashionMNIST(train=True), FashionMNIST(train=False)
+    n_train, n_test = (512, 250) if quick else (len(train), len(test))
+    x_train, x_test = (part.data[:n].float().unsqueeze(1) / 255 for part, n in ((train, n_train), (test, n_test)))
+    return x_train, train.targets[:n_train], x_test, test.targets[:n_test]
+
+
+def train_epoch(model, optimizer, n: int, batch_size: int, loss_of, desc: str = "") -> list:
+    """One pass over ``n`` samples in shuffled batches; ``loss_of(index)`` gives a batch's loss.
+    Returns the batch losses."""
+    model.train()
+    losses = []
+    for index in progress(batches(n, batch_size), desc, total=-(-n // batch_size)):
+        loss = loss_of(index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def imbalanced_digits(minority: tuple, ratio: int, seed: int) -> tuple:
+    """UCI digits as (N, 64) features, split 1500/297 as the data README does; in the training split
+    each ``minority`` class keeps one sample in ``ratio`` (chosen with ``seed``), the test split is
+    left as it is. Returns ``x_train, y_train, x_test, y_test``."""
+    from minigrad.data import load_digits, train_test_split
+
+    images, labels = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(images.reshape(-1, 64), labels, test_size=297, seed=seed)
+    kept = []
+    for c in range(10):
+        members = mg.arange(len(y_train))[y_train == c]
+        kept.append(members[mg.randperm(len(members))[: len(members) // ratio]] if c in minority else members)
+    keep = mg.cat(kept)
+    return x_train[keep], y_train[keep], x_test, y_test
+
+
+def average_precision(scores: mg.Tensor, positive: mg.Tensor) -> float:
+    """The area under the precision-recall curve as scikit-learn computes it: the mean, over the
+    positives ranked by ``scores`` (highest first), of the precision at each one's rank."""
+    hits = positive[mg.argsort(scores, descending=True)].float()
+    precision_at = hits.cumsum(0) / mg.arange(1, len(hits) + 1)
+    return ((precision_at * hits).sum() / hits.sum()).item()
+
+
+def f1_score(predicted: mg.Tensor, positive: mg.Tensor) -> float:
+    """2 TP / (2 TP + FP + FN) of boolean predictions against boolean truth."""
+    true_positives = (predicted & positive).sum().item()
+    return 2 * true_positives / max(predicted.sum().item() + positive.sum().item(), 1)

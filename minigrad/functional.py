@@ -31,7 +31,10 @@ from minigrad.ops.loss import (
     cosine_embedding_loss,
     cosine_similarity,
     cross_entropy,
+    entropy,
+    focal_loss,
     huber_loss,
+    js_div,
     kl_div,
     l1_loss,
     log_softmax,
@@ -40,6 +43,7 @@ from minigrad.ops.loss import (
     nll_loss,
     pairwise_distance,
     smooth_l1_loss,
+    soft_f1_loss,
     softmax,
     triplet_margin_loss,
 )

@@ -18,7 +18,9 @@ from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import array_module
 from minigrad.ops._dims import normalize_dim
 from minigrad.ops.activation import logsigmoid
-from minigrad.ops.elementwise import abs, clamp, log, minimum, where
+from minigrad.ops.elementwise import abs, clamp, log, minimum, sigmoid, where
+from minigrad.ops.embedding import one_hot
+from minigrad.ops.index import gather
 from minigrad.ops.norm import vector_norm
 from minigrad.ops.shape import movedim
 from minigrad.tensor import Tensor
@@ -210,8 +212,9 @@ class NllLoss(Function):
 
 # -------------------------------------------------------------------- public functions
 def _check_reduction(name: str, reduction: str) -> None:
-    if reduction not in _REDUCTIONS and not (name == "kl_div" and reduction == "batchmean"):
-        allowed = ", ".join(repr(r) for r in _REDUCTIONS + (("batchmean",) if name == "kl_div" else ()))
+    divergence = name in ("kl_div", "js_div")
+    if reduction not in _REDUCTIONS and not (divergence and reduction == "batchmean"):
+        allowed = ", ".join(repr(r) for r in _REDUCTIONS + (("batchmean",) if divergence else ()))
         raise ValueError(f"{name}: {reduction!r} is not a valid value for reduction (expected one of {allowed})")
 
 
@@ -514,3 +517,79 @@ def cosine_embedding_loss(
     t = target.data
     loss = where(_mask(t == 1), 1 - cos, 0.0) + where(_mask(t == -1), clamp(cos - margin, min=0.0), 0.0)
     return _reduce(loss, reduction)
+
+
+# --------------------------------------------- information measures and imbalance losses
+def entropy(input: Tensor, dim: int = -1, log_input: bool = False) -> Tensor:
+    """Shannon entropy ``-sum p log p`` (nats) of the distributions along ``dim`` (0 log 0 = 0).
+
+    ``input`` holds probabilities, or log-probabilities with ``log_input=True`` (e.g. from
+    ``log_softmax``: exact and finite gradients for any logits). The result drops ``dim``.
+    """
+    _check_float("entropy", "input", input)
+    d = normalize_dim(dim, input.ndim, "entropy")
+    if log_input:
+        return -(input.exp() * input).sum(d)
+    positive = _mask(input.data > 0)
+    return -(input * log(where(positive, input, 1.0))).sum(d)
+
+
+def js_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Jensen-Shannon divergence ``(KL(P || M) + KL(Q || M)) / 2`` with ``M = (P + Q) / 2``.
+
+    Arguments as in ``kl_div``: ``input`` holds log-probabilities log Q, ``target`` the
+    probabilities P (log P with ``log_target=True``); the pointwise terms are reduced the same
+    way, so ``reduction="batchmean"`` gives the true divergence, symmetric and at most log 2.
+    """
+    _check_reduction("js_div", reduction)
+    _pair("js_div", input, target)
+    p = target.exp() if log_target else target
+    m = 0.5 * (p + input.exp())
+    log_m = log(where(_mask(m.data > 0), m, 1.0))  # where both P and Q are 0 the terms are 0
+    return 0.5 * (kl_div(log_m, target, reduction, log_target) + kl_div(log_m, input, reduction, log_target=True))
+
+
+def focal_loss(
+    input: Tensor, target: Tensor, gamma: float = 2.0, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
+    """Multi-class focal loss ``-alpha_t (1 - p_t)^gamma log p_t`` (Lin et al.) of logits ``(N, C)``
+    or ``(N, C, d1, ...)`` at class indices ``(N,)``/``(N, d1, ...)``; ``p_t = softmax(input)[target]``.
+
+    ``weight``: ``alpha`` per class ``(C,)``. ``gamma=0`` without weight is ``cross_entropy``;
+    "mean" averages over the targets (not over their weights, unlike ``cross_entropy``).
+    """
+    _check_reduction("focal_loss", reduction)
+    _class_targets("focal_loss", input, target, weight, -100, False)
+    if gamma < 0:
+        raise ValueError(f"focal_loss: gamma must be non-negative, got {gamma}")
+    log_p = log_softmax(_class_dim_last(input), -1)
+    log_p_t = gather(log_p, -1, target.unsqueeze(-1)).squeeze(-1)
+    loss = -log_p_t if gamma == 0 else -((1 - log_p_t.exp()) ** gamma) * log_p_t
+    if weight is not None:
+        loss = loss * weight[target.data]
+    return _reduce(loss, reduction)
+
+
+def soft_f1_loss(input: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
+    """``1 - F1`` with counts made differentiable: probabilities stand in for 0/1 predictions,
+    ``TP = sum p y``, so ``F1 = 2 TP / (2 TP + FP + FN) = 2 sum p y / (sum p + sum y)``.
+
+    Binary / multi-label: logits ``(N,)`` or ``(N, K)`` and 0/1 float targets of the same shape,
+    ``p = sigmoid(input)``, F1 per column over the batch. Multi-class: logits ``(N, C)`` and class
+    indices ``(N,)``, ``p = softmax(input)``, F1 per class. Returns 1 - the mean (macro) F1.
+    """
+    _check_float("soft_f1_loss", "input", input)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"soft_f1_loss: target must be a Tensor, got {type(target).__name__}")
+    if target.dtype.kind == "f" and target.shape == input.shape and input.ndim in (1, 2):
+        p, y = sigmoid(input), target
+    elif target.dtype.kind in "iu" and input.ndim == 2 and target.shape == input.shape[:1]:
+        _class_targets("soft_f1_loss", input, target, None, -100, False)
+        p, y = softmax(input, 1), one_hot(target, input.shape[1]).to(input.dtype)
+    else:
+        raise RuntimeError(
+            f"soft_f1_loss: expected logits (N,)/(N, K) with 0/1 float targets of the same shape, or logits (N, C) "
+            f"with class indices (N,); got input {tuple(input.shape)} and target {target.dtype} {tuple(target.shape)}"
+        )
+    f1 = 2 * (p * y).sum(0) / (p.sum(0) + y.sum(0) + eps)
+    return 1 - f1.mean()

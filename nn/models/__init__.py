@@ -15,6 +15,7 @@ from nn.models.efficientnet import (
     efficientnet_b7,
 )
 from nn.models.inception import Inception, inception_small
+from nn.models.mlp import mlp
 from nn.models.mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
 from nn.models.resnet import (
     BasicBlock,
