@@ -1,0 +1,55 @@
+"""Faster R-CNN (RPN + RoI Align/RoI pooling + softmax and smooth-L1 heads) on generated digit scenes: mAP@0.5."""
+
+from __future__ import annotations
+
+import nn
+from examples._common import Result, Timer, arguments, batches, finish, progress, setup
+from examples.detection import evaluate
+from minigrad.data import scenes
+from nn.models import faster_rcnn_small
+
+
+def main(argv=None) -> Result:
+    args = arguments(argv, epochs=10, scenes_per_epoch=1000, test_scenes=500, batch_size=32, lr=3e-3, width=16,
+                     pooling="align")  # fmt: skip
+    setup(args)
+    quick = args.quick
+    epochs, per_epoch, n_test = (2, 64, 50) if quick else (args.epochs, args.scenes_per_epoch, args.test_scenes)
+    # Held-out scenes paste digits that no training scene shows (split="test").
+    test = scenes(n_test, seed=args.seed + 10_000, split="test")
+
+    model = faster_rcnn_small(10, width=8 if quick else args.width, pooling=args.pooling)
+    steps = epochs * (per_epoch // args.batch_size)
+    optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)
+
+    curves = {"train loss": [], "test mAP@0.5": []}
+    with Timer() as timer:
+        for epoch in range(epochs):
+            train = scenes(per_epoch, seed=args.seed + epoch, split="train")  # fresh scenes every epoch
+            bar = progress(batches(per_epoch, args.batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}",
+                           total=per_epoch // args.batch_size)  # fmt: skip
+            for index in bar:
+                picked = index.tolist()
+                losses = model.losses(
+                    train.images[index], [train.boxes[i] for i in picked], [train.labels[i] for i in picked]
+                )
+                loss = sum(losses.values())
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                curves["train loss"].append(loss.item())
+                for name, value in losses.items():
+                    curves.setdefault(f"loss: {name}", []).append(value.item())
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            curves["test mAP@0.5"].append((epoch + 1, evaluate(model, test)))
+            print(f"epoch {epoch + 1}: test mAP@0.5 {curves['test mAP@0.5'][-1][1]:.4f}", flush=True)
+
+    extra = {"pooling": args.pooling, "parameters": sum(p.numel() for p in model.parameters())}
+    result = Result("test mAP@0.5", curves["test mAP@0.5"][-1][1], curves, extra, timer.seconds)
+    return finish(result, args, f"Faster R-CNN (RoI {args.pooling}) on digit scenes")
+
+
+if __name__ == "__main__":
+    main()

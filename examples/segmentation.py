@@ -1,0 +1,66 @@
+"""U-Net semantic segmentation of generated digit scenes: mean IoU on held-out scenes, upsampling mode selectable."""
+
+from __future__ import annotations
+
+import minigrad as mg
+import minigrad.functional as F
+import nn
+from examples._common import Result, Timer, arguments, batches, finish, progress, setup
+from minigrad.data import scenes
+from minigrad.metrics import mean_iou
+from nn.models import unet_small
+from nn.models.unet import UPSAMPLE_MODES
+
+NUM_CLASSES = 11  # background + ten digits
+
+
+@mg.no_grad()
+def predict(model: nn.Module, images: mg.Tensor, batch_size: int = 100) -> mg.Tensor:
+    """Per-pixel class maps (N, H, W) of ``model`` in eval mode."""
+    model.eval()
+    maps = [model(images[start : start + batch_size]).argmax(1) for start in range(0, len(images), batch_size)]
+    model.train()
+    return mg.cat(maps)
+
+
+def main(argv=None) -> Result:
+    args = arguments(argv, epochs=6, scenes_per_epoch=1000, test_scenes=500, batch_size=32, lr=3e-3, width=8,
+                     upsample="bilinear")  # fmt: skip
+    if args.upsample not in UPSAMPLE_MODES:
+        raise SystemExit(f"--upsample must be one of {', '.join(UPSAMPLE_MODES)}")
+    setup(args)
+    quick = args.quick
+    epochs, per_epoch, n_test = (2, 64, 50) if quick else (args.epochs, args.scenes_per_epoch, args.test_scenes)
+    # Held-out scenes paste digits that no training scene shows (split="test").
+    test = scenes(n_test, seed=args.seed + 10_000, split="test")
+
+    model = unet_small(NUM_CLASSES, width=args.width, upsample=args.upsample)
+    steps = epochs * (per_epoch // args.batch_size)
+    optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)
+
+    curves = {"train loss": [], "test mean IoU": []}
+    with Timer() as timer:
+        for epoch in range(epochs):
+            train = scenes(per_epoch, seed=args.seed + epoch, split="train")  # fresh scenes every epoch
+            bar = progress(batches(per_epoch, args.batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}",
+                           total=per_epoch // args.batch_size)  # fmt: skip
+            for index in bar:
+                loss = F.cross_entropy(model(train.images[index]), train.semantic[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                curves["train loss"].append(loss.item())
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            mean, iou = mean_iou(predict(model, test.images), test.semantic, NUM_CLASSES)
+            curves["test mean IoU"].append((epoch + 1, mean))
+            print(f"epoch {epoch + 1}: test mean IoU {curves['test mean IoU'][-1][1]:.4f}", flush=True)
+
+    extra = {"upsample": args.upsample, "background IoU": float(iou[0]), "worst digit IoU": float(iou[1:].min())}
+    result = Result("test mean IoU", curves["test mean IoU"][-1][1], curves, extra, timer.seconds)
+    return finish(result, args, f"U-Net ({args.upsample} upsampling) on digit scenes")
+
+
+if __name__ == "__main__":
+    main()
