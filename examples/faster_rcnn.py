@@ -10,16 +10,17 @@ from nn.models import faster_rcnn_small
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=10, scenes_per_epoch=1000, test_scenes=500, batch_size=32, lr=3e-3, width=16,
+    args = arguments(argv, epochs=6, scenes_per_epoch=1000, test_scenes=500, batch_size=32, lr=3e-3, width=16,
                      pooling="align")  # fmt: skip
     setup(args)
     quick = args.quick
-    epochs, per_epoch, n_test = (2, 64, 50) if quick else (args.epochs, args.scenes_per_epoch, args.test_scenes)
+    epochs, per_epoch, n_test = (2, 96, 20) if quick else (args.epochs, args.scenes_per_epoch, args.test_scenes)
+    batch_size = 8 if quick else args.batch_size
     # Held-out scenes paste digits that no training scene shows (split="test").
     test = scenes(n_test, seed=args.seed + 10_000, split="test")
 
     model = faster_rcnn_small(10, width=8 if quick else args.width, pooling=args.pooling)
-    steps = epochs * (per_epoch // args.batch_size)
+    steps = epochs * (per_epoch // batch_size)
     optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)
 
@@ -27,8 +28,8 @@ def main(argv=None) -> Result:
     with Timer() as timer:
         for epoch in range(epochs):
             train = scenes(per_epoch, seed=args.seed + epoch, split="train")  # fresh scenes every epoch
-            bar = progress(batches(per_epoch, args.batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}",
-                           total=per_epoch // args.batch_size)  # fmt: skip
+            bar = progress(batches(per_epoch, batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}",
+                           total=per_epoch // batch_size)  # fmt: skip
             for index in bar:
                 picked = index.tolist()
                 losses = model.losses(
@@ -40,8 +41,9 @@ def main(argv=None) -> Result:
                 optimizer.step()
                 schedule.step()
                 curves["train loss"].append(loss.item())
+                # The four terms share a panel; "box regression" first rises, as more proposals hit objects.
                 for name, value in losses.items():
-                    curves.setdefault(f"loss: {name}", []).append(value.item())
+                    curves.setdefault(f"term: {name}", []).append(value.item())
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             curves["test mAP@0.5"].append((epoch + 1, evaluate(model, test)))
             print(f"epoch {epoch + 1}: test mAP@0.5 {curves['test mAP@0.5'][-1][1]:.4f}", flush=True)
