@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import nn
-from examples._common import Result, Timer, arguments, batches, finish, progress, setup
-from examples.detection import evaluate
-from minigrad.data import scenes
+from examples._common import Result, Timer, arguments, finish, setup
+from examples._scenes import epoch_batches, evaluate_detector, held_out, targets_of, update
 from nn.models import faster_rcnn_small
 
 
@@ -16,8 +15,7 @@ def main(argv=None) -> Result:
     quick = args.quick
     epochs, per_epoch, n_test = (2, 96, 20) if quick else (args.epochs, args.scenes_per_epoch, args.test_scenes)
     batch_size = 8 if quick else args.batch_size
-    # Held-out scenes paste digits that no training scene shows (split="test").
-    test = scenes(n_test, seed=args.seed + 10_000, split="test")
+    test = held_out(n_test, args.seed)
 
     model = faster_rcnn_small(10, width=8 if quick else args.width, pooling=args.pooling)
     steps = epochs * (per_epoch // batch_size)
@@ -27,25 +25,17 @@ def main(argv=None) -> Result:
     curves = {"train loss": [], "test mAP@0.5": []}
     with Timer() as timer:
         for epoch in range(epochs):
-            train = scenes(per_epoch, seed=args.seed + epoch, split="train")  # fresh scenes every epoch
-            bar = progress(batches(per_epoch, batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}",
-                           total=per_epoch // batch_size)  # fmt: skip
+            train, bar = epoch_batches(epoch, epochs, per_epoch, batch_size, args.seed)
             for index in bar:
-                picked = index.tolist()
-                losses = model.losses(
-                    train.images[index], [train.boxes[i] for i in picked], [train.labels[i] for i in picked]
-                )
+                losses = model.losses(train.images[index], *targets_of(train, index))
                 loss = sum(losses.values())
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
+                update(loss, optimizer, schedule)
                 curves["train loss"].append(loss.item())
                 # The four terms share a panel; "box regression" first rises, as more proposals hit objects.
                 for name, value in losses.items():
                     curves.setdefault(f"term: {name}", []).append(value.item())
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-            curves["test mAP@0.5"].append((epoch + 1, evaluate(model, test)))
+            curves["test mAP@0.5"].append((epoch + 1, evaluate_detector(model, test)))
             print(f"epoch {epoch + 1}: test mAP@0.5 {curves['test mAP@0.5'][-1][1]:.4f}", flush=True)
 
     extra = {"pooling": args.pooling, "parameters": sum(p.numel() for p in model.parameters())}

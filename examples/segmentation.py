@@ -9,8 +9,8 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, batches, finish, progress, setup
-from minigrad.data import scenes
+from examples._common import Result, Timer, arguments, finish, setup
+from examples._scenes import epoch_batches, held_out, update
 from minigrad.metrics import mean_iou
 from nn.models import unet_small
 from nn.models.unet import UPSAMPLE_MODES
@@ -43,8 +43,7 @@ def main(argv=None) -> Result:
     setup(args)
     quick = args.quick
     epochs, per_epoch, n_test = (2, 64, 20) if quick else (args.epochs, args.scenes_per_epoch, args.test_scenes)
-    # Held-out scenes paste digits that no training scene shows (split="test").
-    test = scenes(n_test, seed=args.seed + 10_000, split="test")
+    test = held_out(n_test, args.seed)
 
     model = unet_small(num_classes, width=4 if quick else args.width, upsample=args.upsample)
     steps = epochs * (per_epoch // args.batch_size)
@@ -54,15 +53,10 @@ def main(argv=None) -> Result:
     curves = {"train loss": [], "test mean IoU": []}
     with Timer() as timer:
         for epoch in range(epochs):
-            train = scenes(per_epoch, seed=args.seed + epoch, split="train")  # fresh scenes every epoch
-            bar = progress(batches(per_epoch, args.batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}",
-                           total=per_epoch // args.batch_size)  # fmt: skip
+            train, bar = epoch_batches(epoch, epochs, per_epoch, args.batch_size, args.seed)
             for index in bar:
                 loss = F.cross_entropy(model(train.images[index]), targets(train.semantic[index], args.classes))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
+                update(loss, optimizer, schedule)
                 curves["train loss"].append(loss.item())
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             mean, iou = mean_iou(predict(model, test.images), targets(test.semantic, args.classes), num_classes)
