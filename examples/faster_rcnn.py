@@ -9,7 +9,7 @@ from nn.models import faster_rcnn_small
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=6, scenes_per_epoch=1000, test_scenes=500, batch_size=32, lr=3e-3, width=16,
+    args = arguments(argv, epochs=8, scenes_per_epoch=1000, test_scenes=500, batch_size=32, lr=3e-3, width=16,
                      pooling="align")  # fmt: skip
     setup(args)
     quick = args.quick

@@ -120,10 +120,11 @@ class FasterRCNN(nn.Module):
         return fine, self.rpn(self.stride8(fine))
 
     def pool(self, fine: mg.Tensor, rois: list) -> mg.Tensor:
-        """Fixed-size features (R, C, P, P) of each image's rois (list of (L, 4) boxes)."""
+        """Fixed-size features (R, C, P, P) of each image's rois (list of (L, 4) boxes). RoI Align
+        takes one bilinear sample per bin: on this stride-4 map a bin is under a cell wide."""
         if self.pooling == "pool":
             return F.roi_pool(fine, rois, self.pooled_size, spatial_scale=1 / 4)
-        return F.roi_align(fine, rois, self.pooled_size, spatial_scale=1 / 4, sampling_ratio=2, aligned=True)
+        return F.roi_align(fine, rois, self.pooled_size, spatial_scale=1 / 4, sampling_ratio=1, aligned=True)
 
     def losses(self, images: mg.Tensor, boxes: list, labels: list) -> dict:
         """The four training losses: RPN objectness and box, head classification and box."""
