@@ -1,7 +1,8 @@
 """U-Net segmentation of generated digit scenes (foreground or digit classes): held-out mean IoU; upsampling selectable.
 
 ``--classes foreground`` labels each pixel object or background; ``--classes digits`` asks for
-the digit too (background + ten classes), which needs the network to recognise each digit.
+the digit too (background + ten classes), which needs the network to recognise each digit and
+many more steps (``--classes digits --epochs 16``).
 """
 
 from __future__ import annotations
