@@ -399,3 +399,12 @@ def test_scenes_are_deterministic():
     assert not np.array_equal(a.images.numpy(), c.images.numpy())
     with pytest.raises(ValueError, match="source"):
         scenes(1, source="cifar")
+
+
+def test_scenes_splits_draw_from_disjoint_pools():
+    train, test = scenes(30, seed=3, split="train"), scenes(30, seed=3, split="test")
+    assert not np.array_equal(train.images.numpy(), test.images.numpy())
+    # The same seed draws the same positions and sizes; only the pool (and so the glyph) differs.
+    assert [len(b) for b in train.boxes] == [len(b) for b in test.boxes]
+    with pytest.raises(ValueError, match="split"):
+        scenes(1, split="valid")

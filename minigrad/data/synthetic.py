@@ -113,18 +113,32 @@ _MASK_LEVEL = 0.3  # a pasted pixel at least this bright belongs to its object's
 _PLACEMENT_TRIES = 30
 
 
-def scenes(n: int, seed: int = 0, size: int = 64, source: str = "digits", max_objects: int = 3) -> Scenes:
+_SPLITS = ("all", "train", "test")
+
+
+def scenes(
+    n: int, seed: int = 0, size: int = 64, source: str = "digits", max_objects: int = 3, split: str = "all"
+) -> Scenes:
     """``n`` canvases of ``size`` x ``size`` with 1 to ``max_objects`` digits (``source="digits"``) or
     Fashion-MNIST items (``"fashion"``) pasted at random positions, each scaled to a square of
     20 % to 45 % of the canvas side. Objects never overlap (an object that finds no free
     place is left out, so an image may hold fewer than drawn), so every mask is whole and
     every box is the tight box of its mask.
+
+    ``split="train"`` draws objects from four fifths of the pool and ``"test"`` from the other
+    fifth, so that held-out scenes show objects never seen in training; ``"all"`` uses the whole pool.
     """
     if source not in ("digits", "fashion"):
         raise ValueError(f"scenes: source must be 'digits' or 'fashion', got {source!r}")
+    if split not in _SPLITS:
+        raise ValueError(f"scenes: split must be one of {', '.join(_SPLITS)}, got {split!r}")
     if size < 16 or max_objects < 1:
         raise ValueError(f"scenes: need size >= 16 and max_objects >= 1, got size={size}, max_objects={max_objects}")
     pool, pool_labels = _glyphs(source)
+    if split != "all":
+        held_out = np.arange(len(pool)) % 5 == 0
+        keep = held_out if split == "test" else ~held_out
+        pool, pool_labels = pool[keep], pool_labels[keep]
     rng = np.random.default_rng(seed)
     images = np.zeros((n, 1, size, size), dtype=backend.float32)
     semantic = np.zeros((n, size, size), dtype=backend.int64)

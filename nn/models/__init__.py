@@ -14,6 +14,7 @@ from nn.models.efficientnet import (
     efficientnet_b6,
     efficientnet_b7,
 )
+from nn.models.faster_rcnn import FasterRCNN, faster_rcnn_small
 from nn.models.inception import Inception, inception_small
 from nn.models.mlp import mlp
 from nn.models.mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
@@ -29,6 +30,7 @@ from nn.models.resnet import (
     resnet_small,
     se_resnet_small,
 )
+from nn.models.ssd import SSD, ssd_small
 from nn.models.stargan_v2 import (
     AdainResBlk,
     Discriminator,
@@ -40,6 +42,7 @@ from nn.models.stargan_v2 import (
     stargan_v2,
     stargan_v2_small,
 )
+from nn.models.unet import UNet, unet_small
 from nn.models.vit import VisionTransformer, vit, vit_b_16, vit_b_32, vit_l_16, vit_tiny
 
 # Every lowercase function imported above builds a model, except the scaling rule.
