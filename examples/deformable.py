@@ -45,7 +45,7 @@ def main(argv=None) -> Result:
     args = arguments(argv, epochs=6, batch_size=128, lr=0.05, width=16, deformable=2, degrees=60.0)
     setup(args)
     quick = args.quick
-    epochs, width, batch_size = (1, 4, 32) if quick else (args.epochs, args.width, args.batch_size)
+    epochs, width, batch_size = (3, 4, 32) if quick else (args.epochs, args.width, args.batch_size)
     x_train, y_train, x_test, y_test = load(quick)
     # Strong geometric distortion, drawn afresh for every training batch and once for the test set.
     distort = transforms.RandomAffine(args.degrees, scale=(0.6, 1.2), shear=25)
