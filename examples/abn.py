@@ -41,7 +41,7 @@ def save_attention_maps(model, images, raw, labels, path: str) -> None:
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=8, batch_size=128, lr=0.1, width=12, blocks=1, maps=None)
+    args = arguments(argv, epochs=12, batch_size=64, lr=0.1, width=12, blocks=1, maps=None)
     setup(args)
     quick = args.quick
     epochs, width, batch_size = (1, 4, 32) if quick else (args.epochs, args.width, args.batch_size)
