@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import minigrad as mg
+import nn
 
 
 @dataclass
@@ -109,6 +110,34 @@ def finish(result: Result, args, title: str = "") -> Result:
         save_plot(result.curves, args.plot, title)
         print(f"plot saved to {args.plot}")
     return result
+
+
+def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
+        desc: str = "epoch", weight_decay: float = 5e-4) -> dict:  # fmt: skip
+    """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
+    with Nesterov momentum 0.9 on ``parameters`` (default all of the model's), one-cycle learning rate
+    peaking at ``lr``. ``loss_of(index)`` gives a batch's loss; ``evaluate()``, if given, a test
+    accuracy after each epoch. The model stays in the mode the caller set. Returns the curves
+    ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
+    parameters = list(model.parameters() if parameters is None else parameters)
+    optimizer = nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    steps_per_epoch = n // batch_size
+    schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
+    curves = {"train loss": [], "test accuracy": []}
+    for epoch in range(epochs):
+        bar = progress(batches(n, batch_size, drop_last=True), f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
+        for index in bar:
+            loss = loss_of(index)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            curves["train loss"].append(loss.item())
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if evaluate is not None:
+            curves["test accuracy"].append((epoch + 1, evaluate()))
+            print(f"{desc} {epoch + 1}: test accuracy {curves['test accuracy'][-1][1]:.4f}", flush=True)
+    return curves
 
 
 @mg.no_grad()

@@ -71,6 +71,18 @@ def test_small_models_train_on_28x28(name):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
+def test_abn_branches_and_attention_map():
+    mg.manual_seed(0)
+    model = models.abn_resnet_small(10, width=4)
+    x, y = mg.randn(3, 1, 28, 28), mg.tensor([1, 7, 2])
+    perception, attention_logits, attention = model.branches(x)
+    assert perception.shape == attention_logits.shape == (3, 10)
+    assert attention.shape == (3, 1, 14, 14)  # one class-agnostic map at the feature resolution
+    assert 0 < attention.min().item() and attention.max().item() < 1
+    (mg.functional.cross_entropy(perception, y) + mg.functional.cross_entropy(attention_logits, y)).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet7'"):
         models.build("resnet7")

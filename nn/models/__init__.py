@@ -1,5 +1,6 @@
 """Every documented model, by name: ``nn.models.resnet18()`` or ``nn.models.build("resnet18")``."""
 
+from nn.models.abn import AttentionBranchNetwork, abn_resnet_small
 from nn.models.convnext import ConvNeXt, convnext_mini, convnext_small, convnext_tiny
 from nn.models.efficientnet import (
     EfficientNet,
