@@ -8,7 +8,7 @@ from nn.models import convnext_mini
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=10, batch_size=128, lr=4e-3, weight_decay=0.05, width=16, drop_path=0.1)
+    args = arguments(argv, epochs=8, batch_size=128, lr=4e-3, weight_decay=0.05, width=12, drop_path=0.1)
     setup(args)
     epochs, width, batch_size = (1, 8, 32) if args.quick else (args.epochs, args.width, args.batch_size)
     data = fashion(args.quick)

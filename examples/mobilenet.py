@@ -28,18 +28,22 @@ def separable_vs_standard(c_in: int, c_out: int, size: int) -> dict:
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=8, batch_size=128, lr=0.1, version=1, width_mult=0.25, resolution_mult=1.0)
+    args = arguments(
+        argv, epochs=10, batch_size=128, lr=0.1, version=1, width_mult=0.25, resolution_mult=1.0, stem_stride=2
+    )
     setup(args)
     epochs, batch_size = (1, 16) if args.quick else (args.epochs, args.batch_size)
     data = fashion(args.quick)
 
     # The width multiplier alpha thins every layer; the resolution multiplier rho shrinks (or grows) the input.
     alpha, resolution = args.width_mult, round(28 * args.resolution_mult)
-    extra = separable_vs_standard(make_divisible(64 * alpha), make_divisible(128 * alpha), resolution // 2)
+    extra = separable_vs_standard(
+        make_divisible(64 * alpha), make_divisible(128 * alpha), resolution // args.stem_stride
+    )
     build = mobilenet_v1 if args.version == 1 else mobilenet_v2
-    net = build(10, alpha, in_channels=1, stem_stride=1)  # stride 1: 28 px is small already
+    net = build(10, alpha, in_channels=1, stem_stride=args.stem_stride)  # the paper's stride 2: 14 px on
     model = at_resolution(net, resolution)
-    info = summary(model, data.x_test[:1])
+    info = summary(model.eval(), data.x_test[:1])  # eval: batch norm on one image
     print(
         f"mobilenet_v{args.version}(width_mult={alpha}) at {resolution}x{resolution}: "
         f"{parameters(model):,} parameters, {info.flops / 1e6:.1f} MFLOPs per image"
