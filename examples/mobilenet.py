@@ -29,14 +29,15 @@ def separable_vs_standard(c_in: int, c_out: int, size: int) -> dict:
 
 def main(argv=None) -> Result:
     args = arguments(
-        argv, epochs=8, batch_size=128, lr=0.1, version=1, width_mult=0.25, resolution_mult=1.0, stem_stride=1
+        argv, epochs=10, batch_size=128, lr=0.05, version=1, width_mult=0.5, resolution_mult=1.0, stem_stride=1
     )
     setup(args)
-    epochs, batch_size = (1, 16) if args.quick else (args.epochs, args.batch_size)
+    quick = (1, 16, 0.25, 0.1)
+    epochs, batch_size, alpha, lr = quick if args.quick else (args.epochs, args.batch_size, args.width_mult, args.lr)
     data = fashion(args.quick)
 
     # The width multiplier alpha thins every layer; the resolution multiplier rho shrinks (or grows) the input.
-    alpha, resolution = args.width_mult, round(28 * args.resolution_mult)
+    resolution = round(28 * args.resolution_mult)
     extra = separable_vs_standard(
         make_divisible(64 * alpha), make_divisible(128 * alpha), resolution // args.stem_stride
     )
@@ -48,8 +49,8 @@ def main(argv=None) -> Result:
         f"mobilenet_v{args.version}(width_mult={alpha}) at {resolution}x{resolution}: "
         f"{parameters(model):,} parameters, {info.flops / 1e6:.1f} MFLOPs per image"
     )
-    optim = optimizer(model, "sgd", args.lr, weight_decay=5e-4)
-    curves, seconds = fit(model, data, optim, args.lr, epochs, batch_size)
+    optim = optimizer(model, "sgd", lr, weight_decay=5e-4)
+    curves, seconds = fit(model, data, optim, lr, epochs, batch_size)
     extra.update(parameters=parameters(model), MFLOPs=round(info.flops / 1e6, 1))
     result = Result("test accuracy", curves["test accuracy"][-1][1], curves, extra, seconds)
     return finish(result, args, f"MobileNet v{args.version} on Fashion-MNIST")
