@@ -83,6 +83,22 @@ def test_abn_branches_and_attention_map():
     assert all(p.grad is not None for p in model.parameters())
 
 
+@pytest.mark.parametrize(
+    "name, kwargs, features",
+    [("inception_small", {"width": 8, "stem_stride": 2}, 104), ("convnext_mini", {"width": 16}, 64)],
+)
+def test_small_model_options(name, kwargs, features):
+    """The stem stride and width options the examples use: shapes, and a backward that reaches every weight."""
+    mg.manual_seed(0)
+    model = models.build(name, **kwargs)
+    head = model.fc if name == "inception_small" else model.classifier[-1]
+    assert head.in_features == features
+    logits = model(mg.randn(2, 1, 28, 28))
+    assert tuple(logits.shape) == (2, 10)
+    mg.functional.cross_entropy(logits, mg.tensor([1, 7])).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet7'"):
         models.build("resnet7")

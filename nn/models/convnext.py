@@ -84,7 +84,7 @@ def convnext_small(num_classes: int = 1000, **kwargs) -> ConvNeXt:
     return ConvNeXt((3, 3, 27, 3), (96, 192, 384, 768), num_classes, **kwargs)
 
 
-def convnext_mini(num_classes: int = 10, in_channels: int = 1, **kwargs) -> ConvNeXt:
-    """A small ConvNeXt for 28x28 images: 2x2 patches, three stages (14, 7, 3 px)."""
+def convnext_mini(num_classes: int = 10, in_channels: int = 1, width: int = 32, **kwargs) -> ConvNeXt:
+    """A small ConvNeXt for 28x28 images: 2x2 patches, three stages (14, 7, 3 px) of width, 2x, 4x channels."""
     kwargs.setdefault("drop_path_rate", 0.1)
-    return ConvNeXt((2, 2, 2), (32, 64, 128), num_classes, in_channels, patch_size=2, **kwargs)
+    return ConvNeXt((2, 2, 2), (width, 2 * width, 4 * width), num_classes, in_channels, patch_size=2, **kwargs)

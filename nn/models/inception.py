@@ -25,12 +25,13 @@ class Inception(nn.Module):
 
 
 class InceptionSmall(nn.Module):
-    """A small GoogLeNet for 28x28 images: stem, two Inception blocks, pool, two more, pool, classifier."""
+    """A small GoogLeNet for 28x28 images: stem, two Inception blocks, pool, two more, pool, classifier.
+    ``stem_stride=2`` halves the resolution first (as GoogLeNet's own stem does), for a quarter of the cost."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16, stem_stride: int = 1):
         super().__init__()
         w = width
-        self.stem = conv_bn(in_channels, 2 * w, 3)
+        self.stem = conv_bn(in_channels, 2 * w, 3, stem_stride)
         blocks = [
             Inception(2 * w, w, w, 2 * w, w // 4, w // 2, w // 2),  # 4w channels out
             Inception(4 * w, 2 * w, 2 * w, 3 * w, w // 2, w, w),  # 7w

@@ -1,0 +1,82 @@
+"""What the Fashion-MNIST classifier examples share: the data, its augmentation, and the training loop.
+
+``fashion(quick)`` gives the embedded 6000/1000 subset with the augmentation; ``fit`` trains a
+model on it with a one-cycle learning rate and returns the curves: the loss of every step and
+the test accuracy after every epoch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import minigrad as mg
+import minigrad.functional as F
+import nn
+from examples._common import Timer, accuracy, batches, progress
+from minigrad.data import FashionMNIST, transforms
+
+
+class Fashion(NamedTuple):
+    x_train: mg.Tensor  # (N, 1, 28, 28) in [0, 1]: augment() each batch, it also normalises
+    y_train: mg.Tensor
+    x_test: mg.Tensor  # normalised
+    y_test: mg.Tensor
+    augment: transforms.Compose
+    normalise: transforms.Normalize
+
+
+def fashion(quick: bool) -> Fashion:
+    """Fashion-MNIST as (N, 1, 28, 28) float tensors and int64 labels (256/200 images when quick)."""
+    train, test = FashionMNIST(train=True), FashionMNIST(train=False)
+    x_train, y_train = train.data.float().unsqueeze(1) / 255, train.targets
+    x_test, y_test = test.data.float().unsqueeze(1) / 255, test.targets
+    if quick:
+        x_train, y_train, x_test, y_test = x_train[:256], y_train[:256], x_test[:200], y_test[:200]
+    # Augment the raw images (the crop pads with black, the background), then normalise.
+    normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
+    augment = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(), normalise])
+    return Fashion(x_train, y_train, normalise(x_test), y_test, augment, normalise)
+
+
+def optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> nn.optim.Optimizer:
+    """``sgd``: SGD with Nesterov momentum 0.9 (the CNN recipe); ``adamw``: AdamW (the Transformer one)."""
+    if name == "sgd":
+        return nn.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    if name == "adamw":
+        return nn.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer: unknown name {name!r}; expected 'sgd' or 'adamw'")
+
+
+def fit(model: nn.Module, data: Fashion, optim, lr: float, epochs: int, batch_size: int) -> tuple:
+    """Train with a one-cycle schedule peaking at ``lr``; returns (curves, seconds)."""
+    steps_per_epoch = len(data.y_train) // batch_size
+    schedule = nn.optim.lr_scheduler.OneCycleLR(optim, lr, total_steps=epochs * steps_per_epoch)
+    curves = {"train loss": [], "test accuracy": []}
+    with Timer() as timer:
+        for epoch in range(epochs):
+            model.train()
+            bar = progress(
+                batches(len(data.y_train), batch_size, drop_last=True),
+                f"epoch {epoch + 1}/{epochs}",
+                total=steps_per_epoch,
+            )
+            for index in bar:
+                loss = F.cross_entropy(model(data.augment(data.x_train[index])), data.y_train[index])
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+                schedule.step()
+                curves["train loss"].append(loss.item())
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            curves["test accuracy"].append((epoch + 1, accuracy(model, data.x_test, data.y_test)))
+            print(f"epoch {epoch + 1}: test accuracy {curves['test accuracy'][-1][1]:.4f}", flush=True)
+    return curves, timer.seconds
+
+
+def parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def at_resolution(model: nn.Module, size: int, image_size: int = 28) -> nn.Module:
+    """``model`` fed images resized from ``image_size`` to ``size`` px (bilinear); itself when equal."""
+    return model if size == image_size else nn.Sequential(nn.Upsample(size=size, mode="bilinear"), model)
