@@ -5,8 +5,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, setup
-from examples.resnet import load
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, load_fashion, setup
 from minigrad.data import transforms
 
 
@@ -46,7 +45,7 @@ def main(argv=None) -> Result:
     setup(args)
     quick = args.quick
     epochs, width, batch_size = (3, 4, 32) if quick else (args.epochs, args.width, args.batch_size)
-    x_train, y_train, x_test, y_test = load(quick)
+    x_train, y_train, x_test, y_test = load_fashion(quick)
     # Strong geometric distortion, drawn afresh for every training batch and once for the test set.
     distort = transforms.RandomAffine(args.degrees, scale=(0.6, 1.2), shear=25)
     normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])

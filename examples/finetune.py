@@ -5,8 +5,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, setup
-from examples.resnet import load
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, load_fashion, setup
 from minigrad.data import load_digits, train_test_split, transforms
 from nn.models import resnet_small
 
@@ -35,7 +34,7 @@ def main(argv=None) -> Result:
     epochs, transfer_epochs, seeds = (1, 3, 1) if quick else (args.epochs, args.transfer_epochs, args.seeds)
 
     # 1. Pretrain on Fashion-MNIST.
-    x_fashion, y_fashion, x_fashion_test, y_fashion_test = load(quick)
+    x_fashion, y_fashion, x_fashion_test, y_fashion_test = load_fashion(quick)
     normalise = transforms.Normalize([x_fashion.mean().item()], [x_fashion.std().item()])
     crop_flip = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(), normalise])
     pretrained = resnet_small(10, width=args.width)
