@@ -18,7 +18,7 @@ def keep_mask(shape: tuple, p: float, like: Tensor):
         shape, dtype=backend.float64 if like.dtype == backend.float64 else backend.float32
     )
     scale = 1 / (1 - p) if p < 1 else 0.0
-    return xp.where(draw >= p, like.dtype.type(scale), like.dtype.type(0))
+    return xp.multiply(draw >= p, like.dtype.type(scale))
 
 
 def _check(name: str, input, p: float) -> None:
