@@ -88,13 +88,16 @@ def summary(model: Module, *inputs: mg.Tensor) -> Summary:
 
         return hook
 
-    for name, module in model.named_modules():
-        if name and not list(module.children()) or type(module).__name__ == "MultiheadAttention":
-            handles.append(module.register_forward_hook(record(name)))
+    for name, module in model.named_modules():  # the leaf layers (the model itself when it is one)
+        if not list(module.children()) or type(module).__name__ == "MultiheadAttention":
+            handles.append(module.register_forward_hook(record(name or type(module).__name__)))
+    was_training = model.training
+    model.eval()  # a summary must not move batch norm's running statistics (or draw dropout masks)
     try:
         with mg.no_grad():
             model(*inputs)
     finally:
+        model.train(was_training)
         for handle in handles:
             handle.remove()
     result.params = sum(p.numel() for p in model.parameters())

@@ -50,3 +50,20 @@ def test_empirical_receptive_field_agrees_with_the_formula(layers):
     model = nn.Sequential(*layers)
     size, _ = receptive_field(conv_layers(model))[-1]
     assert empirical_receptive_field(model, (1, 1, 64, 64)) == (size, size)
+
+
+def test_summary_of_a_single_layer():
+    """A bare layer is its own only leaf: it is counted, not skipped as a container."""
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    info = summary(conv, mg.randn(2, 8, 10, 10))
+    assert [layer.name for layer in info.layers] == ["Conv2d"]
+    assert info.params == 16 * 8 * 9 + 16
+    assert info.flops == 2 * (2 * 16 * 10 * 10) * 8 * 9
+
+
+def test_summary_leaves_the_model_as_it_was():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    summary(model, mg.randn(1, 1, 3, 3))  # one value per channel: fine in eval mode
+    assert model.training
+    assert all((model.state_dict()[k].numpy() == v).all() for k, v in before.items())
