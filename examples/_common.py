@@ -113,14 +113,15 @@ def finish(result: Result, args, title: str = "") -> Result:
 
 
 def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
-        desc: str = "epoch", weight_decay: float = 5e-4) -> dict:  # fmt: skip
+        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None) -> dict:  # fmt: skip
     """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
     with Nesterov momentum 0.9 on ``parameters`` (default all of the model's), one-cycle learning rate
     peaking at ``lr``. ``loss_of(index)`` gives a batch's loss; ``evaluate()``, if given, a test
-    accuracy after each epoch. The model stays in the mode the caller set. Returns the curves
-    ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
-    parameters = list(model.parameters() if parameters is None else parameters)
-    optimizer = nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. The model stays in the
+    mode the caller set. Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
+    if optimizer is None:
+        parameters = list(model.parameters() if parameters is None else parameters)
+        optimizer = nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     steps_per_epoch = n // batch_size
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
     curves = {"train loss": [], "test accuracy": []}

@@ -12,7 +12,8 @@ from typing import NamedTuple
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Timer, accuracy, batches, progress
+from examples._common import Timer, accuracy
+from examples._common import fit as train
 from minigrad.data import FashionMNIST, transforms
 
 
@@ -49,27 +50,22 @@ def optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> nn
 
 def fit(model: nn.Module, data: Fashion, optim, lr: float, epochs: int, batch_size: int) -> tuple:
     """Train with a one-cycle schedule peaking at ``lr``; returns (curves, seconds)."""
-    steps_per_epoch = len(data.y_train) // batch_size
-    schedule = nn.optim.lr_scheduler.OneCycleLR(optim, lr, total_steps=epochs * steps_per_epoch)
-    curves = {"train loss": [], "test accuracy": []}
+
+    def loss_of(index):
+        return F.cross_entropy(model(data.augment(data.x_train[index])), data.y_train[index])
+
+    model.train()
     with Timer() as timer:
-        for epoch in range(epochs):
-            model.train()
-            bar = progress(
-                batches(len(data.y_train), batch_size, drop_last=True),
-                f"epoch {epoch + 1}/{epochs}",
-                total=steps_per_epoch,
-            )
-            for index in bar:
-                loss = F.cross_entropy(model(data.augment(data.x_train[index])), data.y_train[index])
-                optim.zero_grad()
-                loss.backward()
-                optim.step()
-                schedule.step()
-                curves["train loss"].append(loss.item())
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-            curves["test accuracy"].append((epoch + 1, accuracy(model, data.x_test, data.y_test)))
-            print(f"epoch {epoch + 1}: test accuracy {curves['test accuracy'][-1][1]:.4f}", flush=True)
+        curves = train(
+            model,
+            loss_of,
+            len(data.y_train),
+            epochs,
+            batch_size,
+            lr,
+            optimizer=optim,
+            evaluate=lambda: accuracy(model, data.x_test, data.y_test),
+        )
     return curves, timer.seconds
 
 
