@@ -8,7 +8,7 @@ from nn.models import vit
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=20, batch_size=64, lr=2e-3, weight_decay=0.05, patch=4, dim=64, depth=4, heads=4)
+    args = arguments(argv, epochs=40, batch_size=64, lr=2e-3, weight_decay=0.05, patch=4, dim=64, depth=4, heads=4)
     setup(args)
     quick = args.quick
     epochs, dim, depth, batch_size = (1, 32, 2, 32) if quick else (args.epochs, args.dim, args.depth, args.batch_size)
