@@ -101,14 +101,14 @@ def profile(name: str, steps: int) -> str:
         finally:
             Tensor.backward = original_backward
 
-    total = statistics.median(step_ms)
+    total = statistics.fmean(step_ms)  # a mean, like the per-op totals it is split into
     rows = sorted(timer.totals.items(), key=lambda item: -item[1])
     info = machine()
     lines = [
         f"# Profile of one {workload.name} training step ({workload.shape})",
         "",
         f"- {info['date']}, {info['cpu']}, {info['cores']} cores, numpy {info['numpy']}, torch {info['torch']}",
-        f"- minigrad {total:.2f} ms/step (median of {steps}, timers on), PyTorch {statistics.median(torch_ms):.2f}"
+        f"- minigrad {total:.2f} ms/step (mean of {steps}, timers on), PyTorch {statistics.fmean(torch_ms):.2f}"
         " ms/step",
         "",
         "| op | phase | calls/step | ms/step | share |",
