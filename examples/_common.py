@@ -89,10 +89,12 @@ def save_plot(curves: dict, path: str, title: str = "", xlabel: str = "step") ->
         groups.setdefault(unit, []).append((name, values))
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
     for ax, (unit, series) in zip(axes[0], groups.items()):
+        per_epoch = False
         for name, values in series:
-            xs, ys = zip(*values) if values and isinstance(values[0], tuple) else (range(len(values)), values)
+            per_epoch = bool(values) and isinstance(values[0], tuple)  # (epoch, value) pairs
+            xs, ys = zip(*values) if per_epoch else (range(len(values)), values)
             ax.plot(list(xs), list(ys), label=name)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel("epoch" if per_epoch and xlabel == "step" else xlabel)
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
         ax.legend()
