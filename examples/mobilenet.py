@@ -29,7 +29,7 @@ def separable_vs_standard(c_in: int, c_out: int, size: int) -> dict:
 
 def main(argv=None) -> Result:
     args = arguments(
-        argv, epochs=10, batch_size=128, lr=0.05, version=1, width_mult=0.5, resolution_mult=1.0, stem_stride=1
+        argv, epochs=20, batch_size=128, lr=0.05, version=1, width_mult=0.5, resolution_mult=1.0, stem_stride=1
     )
     setup(args)
     quick = (1, 16, 0.25, 0.1)
