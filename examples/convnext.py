@@ -9,7 +9,7 @@ from nn.models import convnext_mini
 
 def main(argv=None) -> Result:
     args = arguments(
-        argv, epochs=9, batch_size=64, lr=4e-3, weight_decay=0.05, width=16, drop_path=0.0, layer_scale=0.1
+        argv, epochs=20, batch_size=64, lr=4e-3, weight_decay=0.05, width=16, drop_path=0.0, layer_scale=0.1
     )
     setup(args)
     epochs, width, batch_size = (1, 8, 32) if args.quick else (args.epochs, args.width, args.batch_size)
