@@ -24,6 +24,7 @@ class Fashion(NamedTuple):
     y_test: mg.Tensor
     augment: transforms.Compose
     normalise: transforms.Normalize
+    x_test_raw: mg.Tensor  # in [0, 1], for showing the images
 
 
 def fashion(quick: bool) -> Fashion:
@@ -36,7 +37,7 @@ def fashion(quick: bool) -> Fashion:
     # Augment the raw images (the crop pads with black, the background), then normalise.
     normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
     augment = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(), normalise])
-    return Fashion(x_train, y_train, normalise(x_test), y_test, augment, normalise)
+    return Fashion(x_train, y_train, normalise(x_test), y_test, augment, normalise, x_test)
 
 
 def optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> nn.optim.Optimizer:

@@ -7,8 +7,9 @@ from pathlib import Path
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, load_fashion, setup
-from minigrad.data import FashionMNIST, transforms
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, setup
+from examples._vision import fashion
+from minigrad.data import FashionMNIST
 from nn.models import abn_resnet_small
 
 
@@ -44,10 +45,7 @@ def main(argv=None) -> Result:
     setup(args)
     quick = args.quick
     epochs, width, batch_size = (1, 4, 32) if quick else (args.epochs, args.width, args.batch_size)
-    x_train, y_train, x_test_raw, y_test = load_fashion(quick)
-    normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
-    augment = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(), normalise])
-    x_test = normalise(x_test_raw)
+    x_train, y_train, x_test, y_test, augment, _, x_test_raw = fashion(quick)
 
     model = abn_resnet_small(10, width=width, blocks=args.blocks)
 

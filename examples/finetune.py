@@ -5,7 +5,8 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, load_fashion, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, setup
+from examples._vision import fashion
 from minigrad.data import load_digits, train_test_split, transforms
 from nn.models import resnet_small
 
@@ -34,15 +35,13 @@ def main(argv=None) -> Result:
     epochs, transfer_epochs, seeds = (1, 3, 1) if quick else (args.epochs, args.transfer_epochs, args.seeds)
 
     # 1. Pretrain on Fashion-MNIST.
-    x_fashion, y_fashion, x_fashion_test, y_fashion_test = load_fashion(quick)
-    normalise = transforms.Normalize([x_fashion.mean().item()], [x_fashion.std().item()])
-    crop_flip = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(), normalise])
+    x_fashion, y_fashion, x_fashion_test, y_fashion_test, crop_flip, normalise, _ = fashion(quick)
     pretrained = resnet_small(10, width=args.width)
     with Timer() as timer:
         curves = fit(pretrained, lambda i: F.cross_entropy(pretrained(crop_flip(x_fashion[i])), y_fashion[i]),
                      len(y_fashion), epochs, args.batch_size, args.lr, desc="pretrain on fashion")  # fmt: skip
         curves = {"pretrain loss": curves["train loss"]}
-        fashion_accuracy = accuracy(pretrained, normalise(x_fashion_test), y_fashion_test)
+        fashion_accuracy = accuracy(pretrained, x_fashion_test, y_fashion_test)
         print(f"pretrained on Fashion-MNIST: test accuracy {fashion_accuracy:.4f}", flush=True)
 
         # 2. Transfer to digits: a few labelled images, with small shifts and rotations as augmentation.
