@@ -15,7 +15,9 @@ The kernels: the general path is a strided window view of the padded input, copi
 into GEMM columns (im2col), and one batched GEMM over the groups; the input gradient
 multiplies back into columns and adds them into place at each kernel offset (col2im). The
 depthwise path (groups == input channels) multiplies and accumulates over the kernel
-offsets instead, never forming a block-diagonal GEMM. conv1d runs as conv2d over (1, L).
+offsets instead, never forming a block-diagonal GEMM. The weight gradient of an ungrouped
+stride-1 convolution needs no im2col either: one GEMM per kernel offset, on shifted 2-D views of
+the flat, channel-major padded input (``_weight_by_shifts``). conv1d runs as conv2d over (1, L).
 """
 
 from __future__ import annotations
@@ -110,9 +112,40 @@ def convolve_weight(x, g, geometry: Geometry):
         for i, j, _, _ in geometry.offsets():
             out[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", per_channel, view[:, :, i, j])
         return out.reshape(out_channels, 1, *geometry.kernel)
+    if geometry.groups == 1 and geometry.stride == (1, 1):
+        return _weight_by_shifts(x, g, geometry)
     columns = _columns(x, geometry)
     out = _group_major(g, geometry.groups) @ columns.transpose(0, 2, 1)  # (G, O/G, C/G*kh*kw)
     return out.reshape(out_channels, channels // geometry.groups, *geometry.kernel)
+
+
+def _weight_by_shifts(x, g, geometry: Geometry):
+    """The weight gradient of a stride-1 convolution without im2col: one GEMM per kernel offset.
+
+    Lay the padded input out channel-major and flat, ``(C, N * Hp * Wp)``, and put ``g`` on the
+    same grid (output ``(oh, ow)`` at its window's corner, zeros elsewhere). Kernel offset
+    ``(i, j)`` then reads the input shifted by ``i * dh * Wp + j * dw`` along the flat axis: a plain
+    2-D slice, so ``grad_w[:, :, i, j] = g_grid @ x_flat[:, shift:shift + L].T`` needs no copy."""
+    xp = array_module(x)
+    n, channels, height, width = x.shape
+    out_channels = g.shape[1]
+    (kh, kw), (dh, dw), (oh, ow) = geometry.kernel, geometry.dilation, geometry.out_size
+    top, _, left, _ = geometry.padding
+    hp, wp = geometry.padded_size
+    length = n * hp * wp
+    tail = (kh - 1) * dh * wp + (kw - 1) * dw  # the last shift reads this far past the grid
+    x_flat = xp.zeros((channels, length + tail), dtype=x.dtype)
+    x_grid = x_flat[:, :length].reshape(channels, n, hp, wp)
+    x_grid[:, :, top : top + height, left : left + width] = x.transpose(1, 0, 2, 3)
+    g_grid = xp.zeros((out_channels, n, hp, wp), dtype=g.dtype)
+    g_grid[:, :, :oh, :ow] = g.transpose(1, 0, 2, 3)
+    g_grid = g_grid.reshape(out_channels, length)
+    out = xp.empty((out_channels, channels, kh, kw), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            shift = i * dh * wp + j * dw
+            out[:, :, i, j] = g_grid @ x_flat[:, shift : shift + length].T
+    return out
 
 
 # ------------------------------------------------------------------------------- ops
