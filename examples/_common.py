@@ -164,13 +164,13 @@ def batches(n: int, batch_size: int, shuffle: bool = True, drop_last: bool = Fal
         yield order[start : start + batch_size]
 
 
-def load_fashion(quick: bool = False) -> tuple:
+def load_fashion(quick: bool = False, quick_sizes: tuple = (512, 250)) -> tuple:
     """Fashion-MNIST (embedded 6000/1000): images (N, 1, 28, 28) float in [0, 1] and int64 labels,
-    as ``x_train, y_train, x_test, y_test``; --quick keeps 512 training and 250 test images."""
+    as ``x_train, y_train, x_test, y_test``; --quick keeps ``quick_sizes`` training and test images."""
     from minigrad.data import FashionMNIST
 
     train, test = FashionMNIST(train=True), FashionMNIST(train=False)
-    n_train, n_test = (512, 250) if quick else (len(train), len(test))
+    n_train, n_test = quick_sizes if quick else (len(train), len(test))
     x_train, x_test = (part.data[:n].float().unsqueeze(1) / 255 for part, n in ((train, n_train), (test, n_test)))
     return x_train, train.targets[:n_train], x_test, test.targets[:n_test]
 

@@ -12,9 +12,9 @@ from typing import NamedTuple
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Timer, accuracy
+from examples._common import Timer, accuracy, load_fashion
 from examples._common import fit as train
-from minigrad.data import FashionMNIST, transforms
+from minigrad.data import transforms
 
 
 class Fashion(NamedTuple):
@@ -29,11 +29,7 @@ class Fashion(NamedTuple):
 
 def fashion(quick: bool) -> Fashion:
     """Fashion-MNIST as (N, 1, 28, 28) float tensors and int64 labels (256/200 images when quick)."""
-    train, test = FashionMNIST(train=True), FashionMNIST(train=False)
-    x_train, y_train = train.data.float().unsqueeze(1) / 255, train.targets
-    x_test, y_test = test.data.float().unsqueeze(1) / 255, test.targets
-    if quick:
-        x_train, y_train, x_test, y_test = x_train[:256], y_train[:256], x_test[:200], y_test[:200]
+    x_train, y_train, x_test, y_test = load_fashion(quick, quick_sizes=(256, 200))
     # Augment the raw images (the crop pads with black, the background), then normalise.
     normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
     augment = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip(), normalise])
