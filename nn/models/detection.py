@@ -34,27 +34,22 @@ def anchor_grid(feature_size: int, stride: int, sizes, aspect_ratios=(1.0,)) -> 
     return (centre + half).reshape(-1, 4)
 
 
-def _centre_size(boxes: mg.Tensor):
-    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    return boxes[:, 0] + 0.5 * width, boxes[:, 1] + 0.5 * height, width, height
-
-
 def encode(boxes: mg.Tensor, anchors: mg.Tensor, weights=(1.0, 1.0, 1.0, 1.0)) -> mg.Tensor:
     """The offsets (K, 4) that move each of anchors (K, 4) onto the box (K, 4) in the same row."""
     wx, wy, ww, wh = weights
-    cx, cy, w, h = _centre_size(boxes)
-    cx_a, cy_a, w_a, h_a = _centre_size(anchors)
+    cx, cy, w, h = F.box_convert(boxes, "xyxy", "cxcywh").unbind(-1)
+    cx_a, cy_a, w_a, h_a = F.box_convert(anchors, "xyxy", "cxcywh").unbind(-1)
     return mg.stack([wx * (cx - cx_a) / w_a, wy * (cy - cy_a) / h_a, ww * (w / w_a).log(), wh * (h / h_a).log()], -1)
 
 
 def decode(offsets: mg.Tensor, anchors: mg.Tensor, weights=(1.0, 1.0, 1.0, 1.0)) -> mg.Tensor:
     """The inverse of ``encode``: offsets (K, 4) applied to anchors (K, 4) -> boxes (K, 4)."""
     wx, wy, ww, wh = weights
-    cx_a, cy_a, w_a, h_a = _centre_size(anchors)
+    cx_a, cy_a, w_a, h_a = F.box_convert(anchors, "xyxy", "cxcywh").unbind(-1)
     cx, cy = cx_a + offsets[:, 0] / wx * w_a, cy_a + offsets[:, 1] / wy * h_a
     w = w_a * (offsets[:, 2] / ww).clamp(max=_LARGEST_LOG_SCALE).exp()
     h = h_a * (offsets[:, 3] / wh).clamp(max=_LARGEST_LOG_SCALE).exp()
-    return mg.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], -1)
+    return F.box_convert(mg.stack([cx, cy, w, h], -1), "cxcywh", "xyxy")
 
 
 @mg.no_grad()
