@@ -8,10 +8,12 @@ from minigrad.backend import (
     float32,
     float64,
     get_default_dtype,
+    get_num_threads,
     int32,
     int64,
     manual_seed,
     set_default_dtype,
+    set_num_threads,
 )
 from minigrad.factories import (
     arange,

@@ -71,13 +71,20 @@ def windows(padded, geometry: Geometry):
 
 
 def col2im(piece, lead: tuple, geometry: Geometry, like):
-    """Add ``piece(i, j)``, an (*lead, OH, OW) plane, at every kernel offset; crop the padding.
+    """Add ``piece(i, j, part)``, the (*lead, OH, OW) plane of kernel offset ``(i, j)`` cut to the
+    slice ``part`` of its first dim, at every kernel offset; crop the padding. The threads each
+    take a part (``backend.parallel``).
 
     Returns (*lead, H, W), a view into the padded buffer when there is padding."""
     xp = array_module(like)
     out = xp.zeros(lead + geometry.padded_size, dtype=like.dtype)
-    for i, j, rows, columns in geometry.offsets():
-        out[..., rows, columns] += piece(i, j)
+
+    def add(start, stop):
+        part = slice(start, stop)
+        for i, j, rows, columns in geometry.offsets():
+            out[part, ..., rows, columns] += piece(i, j, part)
+
+    backend.parallel(add, lead[0], out)
     top, _, left, _ = geometry.padding
     height, width = geometry.in_size
     return out[..., top : top + height, left : left + width]

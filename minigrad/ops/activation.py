@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from minigrad import backend
 from minigrad.autograd import Function
 from minigrad.backend import array_module
 from minigrad.ops._dims import normalize_dim
@@ -92,6 +93,22 @@ def _gelu_gate(x, approximate):
     return _normal_cdf(x)
 
 
+def _gelu_derivative(x, gate, approximate):
+    """gelu'(x) = gate + x * gate' on arrays."""
+    if approximate == "tanh":  # gate' = 2 u' gate (1 - gate)
+        out = 1 - gate
+        out *= gate
+        out *= (2 * _TANH_SCALE) * (1 + 3 * _TANH_CUBIC * x * x)
+    else:  # gate' = phi(x)
+        out = x * x
+        out *= -0.5
+        out = array_module(x).exp(out)
+        out *= _INV_SQRT_2PI
+    out *= x
+    out += gate
+    return out
+
+
 class Gelu(Function):
     """``x * gate(x)``: ``gate = Phi`` (``approximate="none"``) or its tanh approximation.
     The gate is kept for backward: it is the costly part of gelu' = gate + x * gate'."""
@@ -99,7 +116,7 @@ class Gelu(Function):
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        self.gate = _gelu_gate(x, approximate)
+        self.gate = backend.in_chunks(lambda part: _gelu_gate(part, approximate), x)
         return x * self.gate
 
     def backward(self, grad):
@@ -114,20 +131,9 @@ class GeluDerivative(Function):
     def forward(self, x, approximate, gate=None):
         self.approximate = approximate
         self.save_for_backward(x)
-        xp = array_module(x)
-        gate = _gelu_gate(x, approximate) if gate is None else gate
-        if approximate == "tanh":  # gate' = 2 u' gate (1 - gate)
-            out = 1 - gate
-            out *= gate
-            out *= (2 * _TANH_SCALE) * (1 + 3 * _TANH_CUBIC * x * x)
-        else:  # gate' = phi(x)
-            out = x * x
-            out *= -0.5
-            out = xp.exp(out)
-            out *= _INV_SQRT_2PI
-        out *= x
-        out += gate
-        return out
+        if gate is None:
+            return backend.in_chunks(lambda x: _gelu_derivative(x, _gelu_gate(x, approximate), approximate), x)
+        return backend.in_chunks(lambda x, gate: _gelu_derivative(x, gate, approximate), x, gate)
 
     def backward(self, grad):
         (x,) = self.saved_tensors

@@ -17,13 +17,18 @@ multiplies back into columns and adds them into place at each kernel offset (col
 depthwise path (groups == input channels) multiplies and accumulates over the kernel
 offsets instead, never forming a block-diagonal GEMM. The weight gradient of an ungrouped
 stride-1 convolution needs no im2col either: one GEMM per kernel offset, on shifted 2-D views of
-the flat, channel-major padded input (``_weight_by_shifts``). conv1d runs as conv2d over (1, L).
+the flat, channel-major padded input (``_weight_by_shifts``); its input gradient is a forward
+convolution with the flipped kernel (``_flipped``), cheaper than col2im where it has no more
+output than input channels. A 1x1 stride-1 convolution is a matrix product per image in all
+three directions (``_pointwise``). The copies and the col2im adds are split over the CPU
+threads (``backend.parallel``). conv1d runs as conv2d over (1, L).
 """
 
 from __future__ import annotations
 
 import math
 
+from minigrad import backend
 from minigrad.autograd import Function
 from minigrad.backend import array_module
 from minigrad.ops._windows import (
@@ -47,10 +52,17 @@ def _depthwise(channels: int, geometry: Geometry) -> bool:
     return geometry.groups > 1 and geometry.groups == channels
 
 
+def _pointwise(geometry: Geometry) -> bool:
+    """A 1x1 convolution with stride 1 and no padding: a matrix product per image, no windows
+    (conv_transpose's output_padding can still make the input larger than the output)."""
+    unit = geometry.kernel == (1, 1) and geometry.stride == (1, 1) and not any(geometry.padding)
+    return unit and geometry.in_size == geometry.out_size
+
+
 def _columns(x, geometry: Geometry):
     """x: (N, C, H, W) -> GEMM columns (groups, C / groups * kh * kw, N * OH * OW): the one copy (im2col)."""
     view = windows(pad(x, geometry), geometry).transpose(1, 2, 3, 0, 4, 5)  # (C, kh, kw, N, OH, OW)
-    return view.reshape(geometry.groups, -1, x.shape[0] * math.prod(geometry.out_size))
+    return backend.contiguous_copy(view).reshape(geometry.groups, -1, x.shape[0] * math.prod(geometry.out_size))
 
 
 def _group_major(y, groups: int):
@@ -72,13 +84,26 @@ def convolve(x, weight, geometry: Geometry):
     if _depthwise(channels, geometry):
         view = windows(pad(x, geometry), geometry)
         kernel = weight.reshape(channels, -1, *geometry.kernel)
-        out = xp.zeros((n, channels, kernel.shape[1], oh, ow), dtype=x.dtype)
-        term = xp.empty_like(out)
-        for i, j, _, _ in geometry.offsets():
-            xp.multiply(view[:, :, None, i, j], kernel[:, :, i, j, None, None], out=term)
-            out += term
+        out = xp.empty((n, channels, kernel.shape[1], oh, ow), dtype=x.dtype)
+
+        def accumulate(start, stop):  # channels start:stop, one kernel offset at a time
+            part = slice(start, stop)
+
+            def product(i, j, out):
+                return xp.multiply(view[:, part, None, i, j], kernel[part, :, i, j, None, None], out=out)
+
+            (i, j, _, _), *rest = geometry.offsets()
+            total, term = product(i, j, out[:, part]), None
+            for i, j, _, _ in rest:
+                term = product(i, j, term)
+                total += term
+
+        backend.parallel(accumulate, channels, out)
         return out.reshape(n, out_channels, oh, ow)
     groups = geometry.groups
+    if _pointwise(geometry):  # (G, O/G, C/G) @ (N, G, C/G, H*W), straight into (N, O, H, W)
+        out = weight.reshape(groups, out_channels // groups, -1) @ x.reshape(n, groups, channels // groups, -1)
+        return out.reshape(n, out_channels, oh, ow)
     out = weight.reshape(groups, out_channels // groups, -1) @ _columns(x, geometry)  # (G, O/G, N*OH*OW)
     return xp.ascontiguousarray(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
 
@@ -91,14 +116,41 @@ def convolve_transpose(g, weight, geometry: Geometry):
         per_channel = _per_channel(g, channels)
         kernel = weight.reshape(channels, -1, *geometry.kernel)
         out = col2im(
-            lambda i, j: xp.einsum("ncmhw,cm->nchw", per_channel, kernel[:, :, i, j]), (n, channels), geometry, g
+            lambda i, j, part: xp.einsum("ncmhw,cm->nchw", per_channel[part], kernel[:, :, i, j]),
+            (n, channels),
+            geometry,
+            g,
         )
         return xp.ascontiguousarray(out)
     groups = geometry.groups
     kernel = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
+    if _pointwise(geometry):
+        return (kernel @ g.reshape(n, groups, weight.shape[0] // groups, -1)).reshape(n, channels, *geometry.in_size)
+    flipped = _flipped(geometry)
+    if flipped is not None and weight.shape[0] <= channels:  # its im2col copies O * kh * kw rows
+        return convolve(g, weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], flipped)
     columns = (kernel @ _group_major(g, groups)).reshape(channels, *geometry.kernel, n, *geometry.out_size)
-    out = col2im(lambda i, j: columns[:, i, j], (channels, n), geometry, g)  # (C, N, H, W)
+    out = col2im(lambda i, j, part: columns[part, i, j], (channels, n), geometry, g)  # (C, N, H, W)
     return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
+def _flipped(geometry: Geometry) -> Geometry | None:
+    """The input gradient of an ungrouped stride-1 convolution is itself one: ``g`` convolved
+    with the kernel flipped in space (and in/out channels swapped), padded before by ``(k - 1) * d``
+    less the forward padding. That geometry, or None where it does not apply (strided, grouped,
+    or padded past the kernel's reach)."""
+    if geometry.groups != 1 or geometry.stride != (1, 1):
+        return None
+    (kh, kw), (dh, dw) = geometry.kernel, geometry.dilation
+    top, _, left, _ = geometry.padding
+    (height, width), (oh, ow) = geometry.in_size, geometry.out_size
+    # before: the kernel's reach less the forward padding; after: whatever gives back (H, W)
+    # (rows that no window read, as conv_transpose's output_padding adds, get zero gradient)
+    before = ((kh - 1) * dh - top, (kw - 1) * dw - left)
+    padding = (before[0], height - oh + top, before[1], width - ow + left)
+    if min(padding) < 0:
+        return None
+    return Geometry(geometry.kernel, (1, 1), padding, geometry.dilation, geometry.out_size, geometry.in_size)
 
 
 def convolve_weight(x, g, geometry: Geometry):
@@ -109,10 +161,21 @@ def convolve_weight(x, g, geometry: Geometry):
         view = windows(pad(x, geometry), geometry)
         per_channel = _per_channel(g, channels)
         out = xp.empty((channels, per_channel.shape[2], *geometry.kernel), dtype=x.dtype)
-        for i, j, _, _ in geometry.offsets():
-            out[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", per_channel, view[:, :, i, j])
+
+        def reduce(start, stop):  # channels start:stop
+            part = slice(start, stop)
+            for i, j, _, _ in geometry.offsets():
+                out[part, :, i, j] = xp.einsum("ncmhw,nchw->cm", per_channel[:, part], view[:, part, i, j])
+
+        backend.parallel(reduce, channels, x)
         return out.reshape(out_channels, 1, *geometry.kernel)
-    if geometry.groups == 1 and geometry.stride == (1, 1):
+    groups = geometry.groups
+    if _pointwise(geometry):  # sum over images of (G, O/G, H*W) @ (G, H*W, C/G)
+        n = x.shape[0]
+        g_rows = g.reshape(n, groups, out_channels // groups, -1)
+        x_columns = x.reshape(n, groups, channels // groups, -1).swapaxes(2, 3)
+        return (g_rows @ x_columns).sum(axis=0).reshape(out_channels, channels // groups, 1, 1)
+    if groups == 1 and geometry.stride == (1, 1):
         return _weight_by_shifts(x, g, geometry)
     columns = _columns(x, geometry)
     out = _group_major(g, geometry.groups) @ columns.transpose(0, 2, 1)  # (G, O/G, C/G*kh*kw)
@@ -230,7 +293,7 @@ class Fold(Function):
         self.geometry = geometry
         n = columns.shape[0]
         blocks = columns.reshape(n, -1, *geometry.kernel, *geometry.out_size)
-        out = col2im(lambda i, j: blocks[:, :, i, j], blocks.shape[:2], geometry, columns)
+        out = col2im(lambda i, j, part: blocks[part, :, i, j], blocks.shape[:2], geometry, columns)
         return array_module(columns).ascontiguousarray(out)
 
     def backward(self, grad):

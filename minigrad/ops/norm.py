@@ -114,17 +114,90 @@ class _Normalization(Function):
 
 
 class BatchNorm(_Normalization):
-    """Statistics per channel over (N, *); in training, also updates the running statistics in place."""
+    """Statistics per channel over (N, *); in training, also updates the running statistics in place.
 
-    def forward(self, x, weight, bias, running_mean, running_var, momentum, **kwargs):
-        out = super().forward(x, weight, bias, **kwargs)
+    Its weight is constant over each channel's statistics, so both directions fold into
+    per-channel affine maps over an (N, C, L) view, a few passes each::
+
+        out = (x - mean) * (rstd * w) + b
+        dx  = g * (rstd * w) - (x - mean) * (rstd^2 * w * sum(g xhat) / m) - rstd * w * sum(g) / m
+
+    (m values per channel; sum(g) and sum(g xhat) are also the bias and weight gradients).
+    Channels are independent, so the threads each take a range of them (``backend.parallel``).
+    """
+
+    def forward(self, x, weight, bias, running_mean, running_var, momentum, view, axes, param_shape, eps, stats=None):
+        xp = array_module(x)
+        self.view, self.axes, self.param_shape, self.eps, self.stats = view, axes, param_shape, eps, stats
+        xv = x.reshape(x.shape[0], x.shape[1], -1)
+        count = xv.shape[0] * xv.shape[2]
+        out = xp.empty_like(xv)
+        if stats is None:
+            mean, var = xp.empty(x.shape[1], dtype=x.dtype), xp.empty(x.shape[1], dtype=x.dtype)
+        else:
+            mean, var = (s.reshape(-1) for s in stats)
+        rstd = xp.empty(x.shape[1], dtype=x.dtype)
+
+        def normalize(start, stop):
+            part, o = xv[:, start:stop], out[:, start:stop]
+            if stats is None:
+                mean[start:stop] = xp.einsum("ncl->c", part) / count
+                xp.subtract(part, mean[start:stop, None], out=o)
+                var[start:stop] = xp.einsum("ncl,ncl->c", o, o) / count
+            rstd[start:stop] = 1 / xp.sqrt(var[start:stop] + eps)
+            scale = rstd[start:stop] if weight is None else rstd[start:stop] * weight[start:stop]
+            shift = 0 if bias is None else bias[start:stop]
+            if stats is None:  # o holds x - mean
+                o *= scale[:, None]
+            else:  # x * scale + (bias - mean * scale)
+                xp.multiply(part, scale[:, None], out=o)
+                shift = shift - mean[start:stop] * scale
+            o += shift if xp.ndim(shift) == 0 else shift[:, None]
+
+        backend.parallel(normalize, x.shape[1], x)
+        self.mean, self.var, self.rstd = mean, var, rstd
         if running_mean is not None:  # training: fold the batch statistics in
-            n = x.size // x.shape[1]
             running_mean *= 1 - momentum
-            running_mean += momentum * self.mean.reshape(running_mean.shape)
+            running_mean += momentum * mean.reshape(running_mean.shape)
             running_var *= 1 - momentum
-            running_var += (momentum * n / (n - 1)) * self.var.reshape(running_var.shape)
-        return out
+            running_var += (momentum * count / (count - 1)) * var.reshape(running_var.shape)
+        self.save_for_backward(x, weight, bias)
+        return out.reshape(x.shape)
+
+    def backward(self, grad):
+        x, weight, bias = self.saved_tensors
+        if is_grad_enabled():
+            return backward_through(self.reference, (x, weight, bias), (grad,), self.needs_input_grad)
+        xp = array_module(x.data)
+        need_x, need_weight, need_bias = self.needs_input_grad
+        g = grad.data.reshape(x.shape[0], x.shape[1], -1)
+        xv = x.data.reshape(g.shape)
+        count, training = g.shape[0] * g.shape[2], self.stats is None
+        sum_g, sum_g_xhat = xp.empty_like(self.rstd), xp.empty_like(self.rstd)
+        grad_x = xp.empty_like(g) if need_x else None
+
+        def gradients(start, stop):
+            gs, rstd = g[:, start:stop], self.rstd[start:stop]
+            sum_g[start:stop] = xp.einsum("ncl->c", gs)
+            centred = xv[:, start:stop] - self.mean[start:stop, None]
+            sum_g_xhat[start:stop] = xp.einsum("ncl,ncl->c", gs, centred) * rstd
+            if not need_x:
+                return
+            scale = rstd if weight is None else rstd * weight.data[start:stop]
+            gx = grad_x[:, start:stop]
+            xp.multiply(gs, scale[:, None], out=gx)
+            if training:  # the statistics depend on x too
+                centred *= (-scale * rstd * sum_g_xhat[start:stop] / count)[:, None]
+                centred += (-scale * sum_g[start:stop] / count)[:, None]
+                gx += centred
+
+        backend.parallel(gradients, g.shape[1], g)
+        wrap = Tensor._make
+        return (
+            wrap(grad_x.reshape(x.shape)) if need_x else None,
+            wrap(sum_g_xhat) if need_weight else None,
+            wrap(sum_g) if need_bias else None,
+        )
 
 
 class LayerNorm(_Normalization):

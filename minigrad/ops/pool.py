@@ -69,7 +69,7 @@ class WindowScatter(Function):
     def forward(self, g, which, geometry):
         self.which, self.geometry = which, geometry
         kw = geometry.kernel[1]
-        out = col2im(lambda i, j: g * (which == i * kw + j), g.shape[:2], geometry, g)
+        out = col2im(lambda i, j, part: g[part] * (which[part] == i * kw + j), g.shape[:2], geometry, g)
         return array_module(g).ascontiguousarray(out)
 
     def backward(self, grad):
@@ -114,7 +114,7 @@ class WindowSpread(Function):
 
     def forward(self, g, geometry):
         self.geometry = geometry
-        return array_module(g).ascontiguousarray(col2im(lambda i, j: g, g.shape[:2], geometry, g))
+        return array_module(g).ascontiguousarray(col2im(lambda i, j, part: g[part], g.shape[:2], geometry, g))
 
     def backward(self, grad):
         return WindowSum.apply(grad, geometry=self.geometry)
