@@ -227,8 +227,19 @@ def generator(device: str = "cpu"):
 # dominate a step (im2col, batch norm, elementwise chains) hand their slices to ``parallel``.
 # The GEMMs need none of this: OpenBLAS threads them itself.
 _PARALLEL_MIN = 1 << 17  # elements per thread below which handing out the work costs more than it saves
-_threads = int(os.environ.get("MINIGRAD_NUM_THREADS", "0")) or len(os.sched_getaffinity(0))
 _pool = None
+
+
+def _default_threads() -> int:
+    setting = os.environ.get("MINIGRAD_NUM_THREADS", "")
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise ValueError(f"MINIGRAD_NUM_THREADS must be a positive int, got {setting!r}")
+        return int(setting)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_threads = _default_threads()
 
 
 def get_num_threads() -> int:
@@ -278,14 +289,19 @@ def parallel(fn, size: int, like) -> None:
             future.result()
 
 
-def contiguous_copy(x):
-    """A C-contiguous copy of the (strided) array ``x``, copied by all threads."""
-    out = array_module(x).empty(x.shape, dtype=x.dtype)
+def assign(out, x) -> None:
+    """``out[...] = x`` for arrays of one shape (at least 1-D), copied by all threads."""
 
     def copy(start, stop):
         out[start:stop] = x[start:stop]
 
-    parallel(copy, x.shape[0] if x.ndim else 1, out)
+    parallel(copy, len(out), out)
+
+
+def contiguous_copy(x):
+    """A C-contiguous copy of the (strided, at least 1-D) array ``x``, copied by all threads."""
+    out = array_module(x).empty(x.shape, dtype=x.dtype)
+    assign(out, x)
     return out
 
 
@@ -307,3 +323,40 @@ def in_chunks(fn, *arrays):
             out = numpy.empty(flat[0].size, dtype=part.dtype)
         out[start : start + _CHUNK] = part
     return out.reshape(arrays[0].shape)
+
+
+def elementwise(fn, *arrays, dtype=None):
+    """``fn(*arrays, out=...)``, one elementwise pass over same-shaped arrays, computed by all
+    threads on flat parts. The result has ``dtype`` (default: the first array's)."""
+    first = arrays[0]
+    if not isinstance(first, numpy.ndarray) or first.size < 2 * _PARALLEL_MIN:
+        return fn(*arrays, out=None)
+    flat = [a.reshape(-1) for a in arrays]
+    out = numpy.empty(first.size, dtype=dtype or first.dtype)
+    parallel(lambda start, stop: fn(*(f[start:stop] for f in flat), out=out[start:stop]), first.size, out)
+    return out.reshape(first.shape)
+
+
+# --------------------------------------------------------------------------- memory
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed arrays for the next allocation instead of returning them to the OS.
+
+    By default glibc maps each large array fresh from the OS and unmaps it when freed; a training
+    step frees and allocates the same hundred megabytes every time, so each step pays again for
+    every page (a fault and zero-filling per 4 KiB). With the mmap threshold at its maximum
+    (32 MiB) and trimming only past 2 GiB of free heap, freed arrays stay in the heap and the next step reuses them; the
+    process keeps its peak memory instead of giving it back between steps. Called at import
+    unless ``MINIGRAD_MALLOC=system``; True when glibc accepted both settings."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows, musl): nothing to tune
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    largest = (1 << 31) - 1  # mallopt takes a C int
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, largest))
+
+
+if os.environ.get("MINIGRAD_MALLOC") != "system":
+    keep_freed_memory()

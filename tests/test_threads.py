@@ -22,8 +22,8 @@ from minigrad import backend
 from tests import test_ops
 from tests.op_db import OPS
 
-# every op whose kernel calls backend.parallel (directly or through col2im / contiguous_copy)
-# or backend.in_chunks
+# every op whose kernel calls backend.parallel (directly or through col2im, contiguous_copy or
+# elementwise) or backend.in_chunks
 SPLIT = {
     "conv1d",
     "conv2d",
@@ -38,6 +38,7 @@ SPLIT = {
     "batch_norm",
     "gelu",
     "gelu_derivative",
+    "relu",
 }
 _SPLIT_OPS = [pytest.param(info, id=info.name) for info in OPS if info.name in SPLIT]
 
@@ -121,3 +122,12 @@ def test_a_forked_child_gets_threads_of_its_own():
         child.join(timeout=60)
     assert child.exitcode == 0
     np.testing.assert_allclose(out.mean(axis=(0, 2)), 0, atol=1e-12)
+
+
+def test_glibc_keeps_freed_memory():
+    """On glibc the import tuned malloc to keep freed arrays (mallopt accepted both settings)."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc tuning applies to glibc only")
+    assert backend.keep_freed_memory()

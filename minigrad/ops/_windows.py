@@ -58,7 +58,7 @@ def pad(x, geometry: Geometry, value: float = 0.0):
         return x
     height, width = x.shape[-2:]
     out = array_module(x).full(x.shape[:-2] + geometry.padded_size, value, dtype=x.dtype)
-    out[..., top : top + height, left : left + width] = x
+    backend.assign(out[..., top : top + height, left : left + width], x)
     return out
 
 

@@ -105,7 +105,7 @@ def convolve(x, weight, geometry: Geometry):
         out = weight.reshape(groups, out_channels // groups, -1) @ x.reshape(n, groups, channels // groups, -1)
         return out.reshape(n, out_channels, oh, ow)
     out = weight.reshape(groups, out_channels // groups, -1) @ _columns(x, geometry)  # (G, O/G, N*OH*OW)
-    return xp.ascontiguousarray(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
+    return backend.contiguous_copy(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
 
 
 def convolve_transpose(g, weight, geometry: Geometry):
@@ -121,7 +121,7 @@ def convolve_transpose(g, weight, geometry: Geometry):
             geometry,
             g,
         )
-        return xp.ascontiguousarray(out)
+        return backend.contiguous_copy(out)
     groups = geometry.groups
     kernel = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
     if _pointwise(geometry):
@@ -131,7 +131,7 @@ def convolve_transpose(g, weight, geometry: Geometry):
         return convolve(g, weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], flipped)
     columns = (kernel @ _group_major(g, groups)).reshape(channels, *geometry.kernel, n, *geometry.out_size)
     out = col2im(lambda i, j, part: columns[part, i, j], (channels, n), geometry, g)  # (C, N, H, W)
-    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+    return backend.contiguous_copy(out.transpose(1, 0, 2, 3))
 
 
 def _flipped(geometry: Geometry) -> Geometry | None:
@@ -199,9 +199,9 @@ def _weight_by_shifts(x, g, geometry: Geometry):
     tail = (kh - 1) * dh * wp + (kw - 1) * dw  # the last shift reads this far past the grid
     x_flat = xp.zeros((channels, length + tail), dtype=x.dtype)
     x_grid = x_flat[:, :length].reshape(channels, n, hp, wp)
-    x_grid[:, :, top : top + height, left : left + width] = x.transpose(1, 0, 2, 3)
+    backend.assign(x_grid[:, :, top : top + height, left : left + width], x.transpose(1, 0, 2, 3))
     g_grid = xp.zeros((out_channels, n, hp, wp), dtype=g.dtype)
-    g_grid[:, :, :oh, :ow] = g.transpose(1, 0, 2, 3)
+    backend.assign(g_grid[:, :, :oh, :ow], g.transpose(1, 0, 2, 3))
     g_grid = g_grid.reshape(out_channels, length)
     out = xp.empty((out_channels, channels, kh, kw), dtype=x.dtype)
     for i in range(kh):

@@ -209,13 +209,17 @@ class Relu(Function):
     array_backward = True
 
     def forward(self, x):
-        out = array_module(x).maximum(x, 0)
+        xp = array_module(x)
+        out = backend.elementwise(lambda x, out: xp.maximum(x, 0, out=out), x)
         self.save_for_backward(out)
         return out
 
     def backward(self, grad):
-        (out,) = self.saved_tensors
-        return grad * (out > 0)  # 0 at x == 0, as in PyTorch
+        (out,) = self.saved_tensors  # its gradient is 0 at x == 0, as in PyTorch
+        if isinstance(grad, Tensor):  # the backward pass is being recorded
+            return grad * (out > 0)
+        xp = array_module(out)
+        return backend.elementwise(lambda g, y, out: xp.multiply(g, y > 0, out=out), grad, out)
 
 
 class Clamp(Function):

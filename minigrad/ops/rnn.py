@@ -16,8 +16,13 @@ from minigrad.ops.shape import stack
 from minigrad.tensor import Tensor
 
 
-def _sigmoid(xp, x):
-    return 0.5 + 0.5 * xp.tanh(0.5 * x)  # no overflow for large |x|
+def _sigmoid(xp, x, out=None):
+    """0.5 + 0.5 tanh(x / 2): no overflow for large |x|."""
+    out = xp.multiply(x, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
 
 
 def lstm_cell_reference(gates: Tensor, c: Tensor) -> tuple:
@@ -113,14 +118,20 @@ class LSTMSequence(Function):
         tanh_cells = xp.empty_like(cells)
         out = xp.empty_like(cells)
         h, c, w_t = h0, c0, weight_hh.T
+        # in place into preallocated arrays: each step's arrays are small, and a fresh one costs
+        # about as much as the arithmetic on it
+        pre, ig = xp.empty((n, gates), dtype=x_proj.dtype), xp.empty((n, hidden), dtype=x_proj.dtype)
+        g_gate = slice(2 * hidden, 3 * hidden)
         for t in self.order:
-            pre = x_proj[t] + h @ w_t
+            xp.matmul(h, w_t, out=pre)
+            pre += x_proj[t]
             act = acts[t]
-            act[...] = _sigmoid(xp, pre)
-            act[:, 2 * hidden : 3 * hidden] = xp.tanh(pre[:, 2 * hidden : 3 * hidden])
+            _sigmoid(xp, pre, out=act)  # all four gates at once; g's is overwritten next
+            xp.tanh(pre[:, g_gate], out=act[:, g_gate])
             i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
             xp.multiply(f, c, out=cells[t])
-            cells[t] += i * g
+            xp.multiply(i, g, out=ig)
+            cells[t] += ig
             xp.tanh(cells[t], out=tanh_cells[t])
             xp.multiply(o, tanh_cells[t], out=out[t])
             h, c = out[t], cells[t]
@@ -150,21 +161,40 @@ class LSTMSequence(Function):
         dc = xp.zeros_like(self.c0) if grad_c is None else grad_c.data.copy()
         d_gates = xp.empty_like(self.acts)
         first = self.order[0]
+        a, b = xp.empty_like(dh), xp.empty_like(dh)  # scratch, reused every step
         for k in range(len(self.order) - 1, -1, -1):
             t = self.order[k]
             c_prev = self.c0 if t == first else self.cells[self.order[k - 1]]
             if grad_out is not None:
                 dh += grad_out.data[t]
             i, f, g, o = (self.acts[t][:, j * hidden : (j + 1) * hidden] for j in range(4))
+            di, df, dg, do = (d_gates[t][:, j * hidden : (j + 1) * hidden] for j in range(4))
             tanh_c = self.tanh_cells[t]
-            dc += dh * o * (1 - tanh_c * tanh_c)
-            d = d_gates[t]
-            xp.multiply(dc, g * i * (1 - i), out=d[:, :hidden])
-            xp.multiply(dc, c_prev * f * (1 - f), out=d[:, hidden : 2 * hidden])
-            xp.multiply(dc, i * (1 - g * g), out=d[:, 2 * hidden : 3 * hidden])
-            xp.multiply(dh * tanh_c, o * (1 - o), out=d[:, 3 * hidden :])
+            # do = dh tanh(c) o (1 - o);  dc += dh o (1 - tanh(c)^2)
+            xp.multiply(dh, tanh_c, out=a)
+            xp.subtract(1, o, out=b)
+            b *= o
+            xp.multiply(a, b, out=do)
+            xp.multiply(tanh_c, tanh_c, out=a)
+            xp.subtract(1, a, out=a)
+            a *= o
+            a *= dh
+            dc += a
+            # di = dc g i (1 - i);  df = dc c_prev f (1 - f);  dg = dc i (1 - g^2)
+            xp.subtract(1, i, out=a)
+            a *= i
+            a *= g
+            xp.multiply(dc, a, out=di)
+            xp.subtract(1, f, out=a)
+            a *= f
+            a *= c_prev
+            xp.multiply(dc, a, out=df)
+            xp.multiply(g, g, out=a)
+            xp.subtract(1, a, out=a)
+            a *= i
+            xp.multiply(dc, a, out=dg)
             dc *= f
-            dh = d @ self.weight_hh
+            xp.matmul(d_gates[t], self.weight_hh, out=dh)
         need_x, need_h0, need_c0, need_w = self.needs_input_grad
         grad_w = None
         if need_w:  # sum over steps of d_gates[t]^T h_prev[t]: one GEMM over all steps
