@@ -227,6 +227,7 @@ def generator(device: str = "cpu"):
 # dominate a step (im2col, batch norm, elementwise chains) hand their slices to ``parallel``.
 # The GEMMs need none of this: OpenBLAS threads them itself.
 _PARALLEL_MIN = 1 << 17  # elements per thread below which handing out the work costs more than it saves
+_BLOCK_BYTES = 1 << 19  # a few arrays of this size stay in one core's (2 MiB) L2 cache
 _pool = None
 
 
@@ -265,25 +266,34 @@ def _forget_pool() -> None:  # a forked child has none of its parent's threads
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def parallel(fn, size: int, like) -> None:
+def parallel(fn, size: int, like, cache_blocks: bool = False) -> None:
     """Call ``fn(start, stop)`` on contiguous parts of ``range(size)``, one per thread, at once.
 
-    ``fn`` must write only its own part. ``like``: the largest array the call works through;
-    when it is a CuPy array, or each thread would get fewer than ``_PARALLEL_MIN`` of its
-    elements, ``fn(0, size)`` runs alone."""
+    ``fn`` must write only its own part. ``like``: the largest array the call works through,
+    ``size`` items of it; when it is a CuPy array, or each thread would get fewer than
+    ``_PARALLEL_MIN`` of its elements, everything runs on the calling thread. With
+    ``cache_blocks``, each thread calls ``fn`` on blocks of its part of about ``_BLOCK_BYTES`` of
+    ``like``: a kernel that makes many passes over a block then finds it in cache."""
     global _pool
-    parts = min(_threads, size, like.size // _PARALLEL_MIN) if isinstance(like, numpy.ndarray) else 1
+    on_cpu = isinstance(like, numpy.ndarray)
+    parts = min(_threads, size, like.size // _PARALLEL_MIN) if on_cpu else 1
+    step = max(1, _BLOCK_BYTES * size // max(like.nbytes, 1)) if cache_blocks and on_cpu else size
+
+    def run(start, stop):
+        for first in range(start, stop, step):
+            fn(first, min(first + step, stop))
+
     if parts <= 1:
-        fn(0, size)
+        run(0, size)
         return
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="minigrad")
     bounds = [size * k // parts for k in range(parts + 1)]
-    others = [_pool.submit(fn, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+    others = [_pool.submit(run, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
     try:
-        fn(bounds[0], bounds[1])
+        run(bounds[0], bounds[1])
     finally:
         for future in others:
             future.result()

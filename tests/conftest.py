@@ -30,6 +30,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 DEVICE = mg.backend.get_default_device()
 
+# Under ``pytest -n K`` the K workers already keep the cores busy: a worker that also split its
+# kernels over every core would oversubscribe them (tests/test_threads.py forces the splits).
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    mg.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_grad_mode():

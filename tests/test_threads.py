@@ -1,10 +1,10 @@
-"""The CPU kernels that split their work: over threads (``backend.parallel``) or into
-cache-sized chunks (``backend.in_chunks``).
+"""The CPU kernels that split their work: over threads and cache-sized blocks
+(``backend.parallel``) or into cache-sized chunks (``backend.in_chunks``).
 
 The op database's samples are small, so the registry tests run these kernels whole, on one
 thread. Here every split is forced (no minimum size, three threads: uneven parts, some empty;
-chunks of 3 elements), and the same properties are checked again: forward against the NumPy
-reference, and gradcheck.
+blocks of one item; chunks of 3 elements), and the same properties are checked again: forward
+against the NumPy reference, and gradcheck.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ _SPLIT_OPS = [pytest.param(info, id=info.name) for info in OPS if info.name in S
 
 @contextlib.contextmanager
 def every_kernel_split(threads: int = 3):
-    saved = backend._PARALLEL_MIN, backend._CHUNK, backend.get_num_threads()
-    backend._PARALLEL_MIN, backend._CHUNK = 1, 3
+    saved = backend._PARALLEL_MIN, backend._BLOCK_BYTES, backend._CHUNK, backend.get_num_threads()
+    backend._PARALLEL_MIN, backend._BLOCK_BYTES, backend._CHUNK = 1, 1, 3  # cache blocks of one item
     backend.set_num_threads(threads)
     try:
         yield
     finally:
-        backend._PARALLEL_MIN, backend._CHUNK = saved[:2]
-        backend.set_num_threads(saved[2])
+        backend._PARALLEL_MIN, backend._BLOCK_BYTES, backend._CHUNK = saved[:3]
+        backend.set_num_threads(saved[3])
 
 
 def test_every_threaded_op_is_in_the_database():
@@ -131,3 +131,11 @@ def test_glibc_keeps_freed_memory():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("malloc tuning applies to glibc only")
     assert backend.keep_freed_memory()
+
+
+def test_cache_blocks_cover_each_part_in_order():
+    seen = []
+    with every_kernel_split(threads=2):
+        backend._BLOCK_BYTES = 16  # two float64 items of a (10, 1) array per block
+        backend.parallel(lambda start, stop: seen.append((start, stop)), 10, np.empty((10, 1)), cache_blocks=True)
+    assert sorted(seen) == [(0, 2), (2, 4), (4, 5), (5, 7), (7, 9), (9, 10)]

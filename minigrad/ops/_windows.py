@@ -84,7 +84,7 @@ def col2im(piece, lead: tuple, geometry: Geometry, like):
         for i, j, rows, columns in geometry.offsets():
             out[part, ..., rows, columns] += piece(i, j, part)
 
-    backend.parallel(add, lead[0], out)
+    backend.parallel(add, lead[0], out, cache_blocks=True)
     top, _, left, _ = geometry.padding
     height, width = geometry.in_size
     return out[..., top : top + height, left : left + width]

@@ -86,19 +86,19 @@ def convolve(x, weight, geometry: Geometry):
         kernel = weight.reshape(channels, -1, *geometry.kernel)
         out = xp.empty((n, channels, kernel.shape[1], oh, ow), dtype=x.dtype)
 
-        def accumulate(start, stop):  # channels start:stop, one kernel offset at a time
+        def accumulate(start, stop):  # images start:stop, one kernel offset at a time
             part = slice(start, stop)
 
             def product(i, j, out):
-                return xp.multiply(view[:, part, None, i, j], kernel[part, :, i, j, None, None], out=out)
+                return xp.multiply(view[part, :, None, i, j], kernel[:, :, i, j, None, None], out=out)
 
             (i, j, _, _), *rest = geometry.offsets()
-            total, term = product(i, j, out[:, part]), None
+            total, term = product(i, j, out[part]), None
             for i, j, _, _ in rest:
                 term = product(i, j, term)
                 total += term
 
-        backend.parallel(accumulate, channels, out)
+        backend.parallel(accumulate, n, out, cache_blocks=True)
         return out.reshape(n, out_channels, oh, ow)
     groups = geometry.groups
     if _pointwise(geometry):  # (G, O/G, C/G) @ (N, G, C/G, H*W), straight into (N, O, H, W)
@@ -115,12 +115,17 @@ def convolve_transpose(g, weight, geometry: Geometry):
     if _depthwise(channels, geometry):
         per_channel = _per_channel(g, channels)
         kernel = weight.reshape(channels, -1, *geometry.kernel)
-        out = col2im(
-            lambda i, j, part: xp.einsum("ncmhw,cm->nchw", per_channel[part], kernel[:, :, i, j]),
-            (n, channels),
-            geometry,
-            g,
-        )
+        if kernel.shape[1] == 1:  # one output channel per input channel: a plain product
+
+            def piece(i, j, part):
+                return g[part] * kernel[:, 0, i, j, None, None]
+
+        else:
+
+            def piece(i, j, part):
+                return xp.einsum("ncmhw,cm->nchw", per_channel[part], kernel[:, :, i, j])
+
+        out = col2im(piece, (n, channels), geometry, g)
         return backend.contiguous_copy(out)
     groups = geometry.groups
     kernel = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
