@@ -315,23 +315,31 @@ def contiguous_copy(x):
     return out
 
 
-_CHUNK = 1 << 16  # elements; a few arrays of this size stay in one core's cache
+_CHUNK = 1 << 17  # elements; a few arrays of this size stay in one core's cache
 
 
 def in_chunks(fn, *arrays):
     """``fn(*arrays)`` for an elementwise chain ``fn`` of many passes over same-shaped arrays,
-    run over flat chunks small enough to stay in cache: each pass then reads its chunk from
-    cache instead of the whole array from memory (about twice as fast for a dozen passes).
-    CPU only; on the GPU, and for small arrays, ``fn`` runs once."""
+    run over flat chunks small enough to stay in cache, the chunks shared out over the threads:
+    each pass then reads its chunk from cache instead of the whole array from memory (about
+    twice as fast for a dozen passes). CPU only; on the GPU, and for small arrays, ``fn`` runs once."""
     if not isinstance(arrays[0], numpy.ndarray) or arrays[0].size <= 2 * _CHUNK:
         return fn(*arrays)
     flat = [a.reshape(-1) for a in arrays]
-    out = None
-    for start in range(0, flat[0].size, _CHUNK):
-        part = fn(*(f[start : start + _CHUNK] for f in flat))
-        if out is None:
-            out = numpy.empty(flat[0].size, dtype=part.dtype)
-        out[start : start + _CHUNK] = part
+    count = -(-flat[0].size // _CHUNK)
+
+    def chunk(k: int) -> slice:
+        return slice(k * _CHUNK, (k + 1) * _CHUNK)
+
+    first = fn(*(f[chunk(0)] for f in flat))  # also tells the result's dtype
+    out = numpy.empty(flat[0].size, dtype=first.dtype)
+    out[chunk(0)] = first
+
+    def run(start, stop):  # chunks 1 + start .. stop
+        for k in range(start + 1, stop + 1):
+            out[chunk(k)] = fn(*(f[chunk(k)] for f in flat))
+
+    parallel(run, count - 1, out)
     return out.reshape(arrays[0].shape)
 
 
