@@ -8,6 +8,7 @@ module imports NumPy or CuPy for array math.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy
 
@@ -229,6 +230,7 @@ def generator(device: str = "cpu"):
 _PARALLEL_MIN = 1 << 17  # elements per thread below which handing out the work costs more than it saves
 _BLOCK_BYTES = 1 << 19  # a few arrays of this size stay in one core's (2 MiB) L2 cache
 _pool = None
+_inside = threading.local()  # .active: this thread is running a part of a parallel call
 
 
 def _default_threads() -> int:
@@ -280,11 +282,16 @@ def parallel(fn, size: int, like, cache_blocks: bool = False) -> None:
     step = max(1, _BLOCK_BYTES * size // max(like.nbytes, 1)) if cache_blocks and on_cpu else size
 
     def run(start, stop):
-        for first in range(start, stop, step):
-            fn(first, min(first + step, stop))
+        _inside.active = True  # a parallel call from inside fn runs on its own thread (no waiting on itself)
+        try:
+            for first in range(start, stop, step):
+                fn(first, min(first + step, stop))
+        finally:
+            _inside.active = False
 
-    if parts <= 1:
-        run(0, size)
+    if parts <= 1 or getattr(_inside, "active", False):
+        for first in range(0, size, step):
+            fn(first, min(first + step, size))
         return
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
@@ -362,9 +369,10 @@ def keep_freed_memory() -> bool:
     By default glibc maps each large array fresh from the OS and unmaps it when freed; a training
     step frees and allocates the same hundred megabytes every time, so each step pays again for
     every page (a fault and zero-filling per 4 KiB). With the mmap threshold at its maximum
-    (32 MiB) and trimming only past 2 GiB of free heap, freed arrays stay in the heap and the next step reuses them; the
-    process keeps its peak memory instead of giving it back between steps. Called at import
-    unless ``MINIGRAD_MALLOC=system``; True when glibc accepted both settings."""
+    (32 MiB) and trimming only past 2 GiB of free heap, freed arrays stay in the heap and the
+    next step reuses them; the process keeps its peak memory instead of giving it back between
+    steps. Called at import unless ``MINIGRAD_MALLOC=system``; True when glibc accepted both
+    settings."""
     try:
         import ctypes
 

@@ -139,3 +139,16 @@ def test_cache_blocks_cover_each_part_in_order():
         backend._BLOCK_BYTES = 16  # two float64 items of a (10, 1) array per block
         backend.parallel(lambda start, stop: seen.append((start, stop)), 10, np.empty((10, 1)), cache_blocks=True)
     assert sorted(seen) == [(0, 2), (2, 4), (4, 5), (5, 7), (7, 9), (9, 10)]
+
+
+def test_a_parallel_call_inside_a_part_runs_on_that_thread():
+    """A kernel that splits its work from inside another split must not wait on the pool it is
+    running on (with two threads, that would wait forever)."""
+    seen = []
+
+    def outer(start, stop):
+        backend.parallel(lambda a, b: seen.append((start, a, b)), 4, np.empty(4))
+
+    with every_kernel_split(threads=2):
+        backend.parallel(outer, 2, np.empty(2))
+    assert sorted(seen) == [(0, 0, 4), (1, 0, 4)]
