@@ -114,6 +114,16 @@ def finish(result: Result, args, title: str = "") -> Result:
     return result
 
 
+def parameters(model: nn.Module) -> int:
+    """The number of values in ``model``'s parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def nesterov_sgd(parameters, lr: float, weight_decay: float) -> nn.optim.SGD:
+    """The CNN recipe's optimizer: SGD with Nesterov momentum 0.9."""
+    return nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+
+
 def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
         desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None) -> dict:  # fmt: skip
     """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
@@ -122,8 +132,7 @@ def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, paramet
     accuracy after each epoch. ``optimizer``, if given, replaces the SGD. The model stays in the
     mode the caller set. Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
     if optimizer is None:
-        parameters = list(model.parameters() if parameters is None else parameters)
-        optimizer = nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+        optimizer = nesterov_sgd(model.parameters() if parameters is None else parameters, lr, weight_decay)
     steps_per_epoch = n // batch_size
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
     curves = {"train loss": [], "test accuracy": []}

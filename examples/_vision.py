@@ -12,7 +12,7 @@ from typing import NamedTuple
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Timer, accuracy, load_fashion
+from examples._common import Timer, accuracy, load_fashion, nesterov_sgd
 from examples._common import fit as train
 from minigrad.data import transforms
 
@@ -39,7 +39,7 @@ def fashion(quick: bool) -> Fashion:
 def optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> nn.optim.Optimizer:
     """``sgd``: SGD with Nesterov momentum 0.9 (the CNN recipe); ``adamw``: AdamW (the Transformer one)."""
     if name == "sgd":
-        return nn.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+        return nesterov_sgd(model.parameters(), lr, weight_decay)
     if name == "adamw":
         return nn.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     raise ValueError(f"optimizer: unknown name {name!r}; expected 'sgd' or 'adamw'")
@@ -64,10 +64,6 @@ def fit(model: nn.Module, data: Fashion, optim, lr: float, epochs: int, batch_si
             evaluate=lambda: accuracy(model, data.x_test, data.y_test),
         )
     return curves, timer.seconds
-
-
-def parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def at_resolution(model: nn.Module, size: int, image_size: int = 28) -> nn.Module:

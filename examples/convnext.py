@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from examples._common import Result, arguments, finish, setup
-from examples._vision import fashion, fit, optimizer, parameters
+from examples._common import Result, arguments, finish, parameters, setup
+from examples._vision import fashion, fit, optimizer
 from nn.models import convnext_mini
 
 

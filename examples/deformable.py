@@ -5,7 +5,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, load_fashion, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, load_fashion, parameters, setup
 from minigrad.data import transforms
 
 
@@ -65,7 +65,7 @@ def main(argv=None) -> Result:
                       evaluate=lambda model=model: accuracy(model, x_test, y_test))  # fmt: skip
             curves[f"{name} train loss"], curves[f"{name} test accuracy"] = run["train loss"], run["test accuracy"]
             extra[f"{name} test accuracy"] = run["test accuracy"][-1][1]
-            extra[f"{name} parameters"] = sum(p.numel() for p in model.parameters())
+            extra[f"{name} parameters"] = parameters(model)
     gain = extra["deformable test accuracy"] - extra["plain test accuracy"]
     result = Result("deformable - plain test accuracy", gain, curves, extra, timer.seconds)
     return finish(result, args, "Deformable vs plain convolution on distorted Fashion-MNIST")

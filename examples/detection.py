@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import nn
-from examples._common import Result, Timer, arguments, finish, setup
+from examples._common import Result, Timer, arguments, finish, parameters, setup
 from examples._scenes import epoch_batches, evaluate_detector, held_out, targets_of, update
 from nn.models import ssd_small
 
@@ -35,7 +35,7 @@ def main(argv=None) -> Result:
             curves["test mAP@0.5"].append((epoch + 1, evaluate_detector(model, test)))
             print(f"epoch {epoch + 1}: test mAP@0.5 {curves['test mAP@0.5'][-1][1]:.4f}", flush=True)
 
-    extra = {"anchors": model.anchors.shape[0], "parameters": sum(p.numel() for p in model.parameters())}
+    extra = {"anchors": model.anchors.shape[0], "parameters": parameters(model)}
     result = Result("test mAP@0.5", curves["test mAP@0.5"][-1][1], curves, extra, timer.seconds)
     return finish(result, args, "SSD on digit scenes")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import nn
-from examples._common import Result, Timer, arguments, finish, setup
+from examples._common import Result, Timer, arguments, finish, parameters, setup
 from examples._scenes import epoch_batches, evaluate_detector, held_out, targets_of, update
 from nn.models import faster_rcnn_small
 
@@ -38,7 +38,7 @@ def main(argv=None) -> Result:
             curves["test mAP@0.5"].append((epoch + 1, evaluate_detector(model, test)))
             print(f"epoch {epoch + 1}: test mAP@0.5 {curves['test mAP@0.5'][-1][1]:.4f}", flush=True)
 
-    extra = {"pooling": args.pooling, "parameters": sum(p.numel() for p in model.parameters())}
+    extra = {"pooling": args.pooling, "parameters": parameters(model)}
     result = Result("test mAP@0.5", curves["test mAP@0.5"][-1][1], curves, extra, timer.seconds)
     return finish(result, args, f"Faster R-CNN (RoI {args.pooling}) on digit scenes")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import minigrad as mg
 import nn
-from examples._common import Result, arguments, finish, setup
-from examples._vision import at_resolution, fashion, fit, optimizer, parameters
+from examples._common import Result, arguments, finish, parameters, setup
+from examples._vision import at_resolution, fashion, fit, optimizer
 from nn.models import mobilenet_v1, mobilenet_v2
 from nn.models.mobilenet import make_divisible
 from nn.utils import summary

@@ -281,17 +281,19 @@ def parallel(fn, size: int, like, cache_blocks: bool = False) -> None:
     parts = min(_threads, size, like.size // _PARALLEL_MIN) if on_cpu else 1
     step = max(1, _BLOCK_BYTES * size // max(like.nbytes, 1)) if cache_blocks and on_cpu else size
 
+    def blocks(start, stop):
+        for first in range(start, stop, step):
+            fn(first, min(first + step, stop))
+
     def run(start, stop):
         _inside.active = True  # a parallel call from inside fn runs on its own thread (no waiting on itself)
         try:
-            for first in range(start, stop, step):
-                fn(first, min(first + step, stop))
+            blocks(start, stop)
         finally:
             _inside.active = False
 
     if parts <= 1 or getattr(_inside, "active", False):
-        for first in range(0, size, step):
-            fn(first, min(first + step, size))
+        blocks(0, size)
         return
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
@@ -350,14 +352,14 @@ def in_chunks(fn, *arrays):
     return out.reshape(arrays[0].shape)
 
 
-def elementwise(fn, *arrays, dtype=None):
+def elementwise(fn, *arrays):
     """``fn(*arrays, out=...)``, one elementwise pass over same-shaped arrays, computed by all
-    threads on flat parts. The result has ``dtype`` (default: the first array's)."""
+    threads on flat parts. The result has the first array's dtype."""
     first = arrays[0]
     if not isinstance(first, numpy.ndarray) or first.size < 2 * _PARALLEL_MIN:
         return fn(*arrays, out=None)
     flat = [a.reshape(-1) for a in arrays]
-    out = numpy.empty(first.size, dtype=dtype or first.dtype)
+    out = numpy.empty(first.size, dtype=first.dtype)
     parallel(lambda start, stop: fn(*(f[start:stop] for f in flat), out=out[start:stop]), first.size, out)
     return out.reshape(first.shape)
 

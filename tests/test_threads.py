@@ -31,6 +31,7 @@ SPLIT = {
     "conv_transpose2d",
     "conv2d_weight_grad",
     "fold",
+    "unfold",
     "max_pool1d",
     "max_pool2d",
     "avg_pool1d",

@@ -113,7 +113,6 @@ def convolve_transpose(g, weight, geometry: Geometry):
     xp = array_module(g)
     n, channels = g.shape[0], weight.shape[1] * geometry.groups
     if _depthwise(channels, geometry):
-        per_channel = _per_channel(g, channels)
         kernel = weight.reshape(channels, -1, *geometry.kernel)
         if kernel.shape[1] == 1:  # one output channel per input channel: a plain product
 
@@ -121,6 +120,7 @@ def convolve_transpose(g, weight, geometry: Geometry):
                 return g[part] * kernel[:, 0, i, j, None, None]
 
         else:
+            per_channel = _per_channel(g, channels)
 
             def piece(i, j, part):
                 return xp.einsum("ncmhw,cm->nchw", per_channel[part], kernel[:, :, i, j])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from minigrad import backend
 from minigrad.autograd import Function
 from minigrad.backend import array_module
 from minigrad.ops._windows import (
@@ -70,7 +71,7 @@ class WindowScatter(Function):
         self.which, self.geometry = which, geometry
         kw = geometry.kernel[1]
         out = col2im(lambda i, j, part: g[part] * (which[part] == i * kw + j), g.shape[:2], geometry, g)
-        return array_module(g).ascontiguousarray(out)
+        return backend.contiguous_copy(out)
 
     def backward(self, grad):
         return WindowGather.apply(grad, which=self.which, geometry=self.geometry)
@@ -114,7 +115,7 @@ class WindowSpread(Function):
 
     def forward(self, g, geometry):
         self.geometry = geometry
-        return array_module(g).ascontiguousarray(col2im(lambda i, j, part: g[part], g.shape[:2], geometry, g))
+        return backend.contiguous_copy(col2im(lambda i, j, part: g[part], g.shape[:2], geometry, g))
 
     def backward(self, grad):
         return WindowSum.apply(grad, geometry=self.geometry)

@@ -161,40 +161,21 @@ class LSTMSequence(Function):
         dc = xp.zeros_like(self.c0) if grad_c is None else grad_c.data.copy()
         d_gates = xp.empty_like(self.acts)
         first = self.order[0]
-        a, b = xp.empty_like(dh), xp.empty_like(dh)  # scratch, reused every step
         for k in range(len(self.order) - 1, -1, -1):
             t = self.order[k]
             c_prev = self.c0 if t == first else self.cells[self.order[k - 1]]
             if grad_out is not None:
                 dh += grad_out.data[t]
             i, f, g, o = (self.acts[t][:, j * hidden : (j + 1) * hidden] for j in range(4))
-            di, df, dg, do = (d_gates[t][:, j * hidden : (j + 1) * hidden] for j in range(4))
             tanh_c = self.tanh_cells[t]
-            # do = dh tanh(c) o (1 - o);  dc += dh o (1 - tanh(c)^2)
-            xp.multiply(dh, tanh_c, out=a)
-            xp.subtract(1, o, out=b)
-            b *= o
-            xp.multiply(a, b, out=do)
-            xp.multiply(tanh_c, tanh_c, out=a)
-            xp.subtract(1, a, out=a)
-            a *= o
-            a *= dh
-            dc += a
-            # di = dc g i (1 - i);  df = dc c_prev f (1 - f);  dg = dc i (1 - g^2)
-            xp.subtract(1, i, out=a)
-            a *= i
-            a *= g
-            xp.multiply(dc, a, out=di)
-            xp.subtract(1, f, out=a)
-            a *= f
-            a *= c_prev
-            xp.multiply(dc, a, out=df)
-            xp.multiply(g, g, out=a)
-            xp.subtract(1, a, out=a)
-            a *= i
-            xp.multiply(dc, a, out=dg)
+            dc += dh * o * (1 - tanh_c * tanh_c)
+            d = d_gates[t]
+            xp.multiply(dc, g * i * (1 - i), out=d[:, :hidden])
+            xp.multiply(dc, c_prev * f * (1 - f), out=d[:, hidden : 2 * hidden])
+            xp.multiply(dc, i * (1 - g * g), out=d[:, 2 * hidden : 3 * hidden])
+            xp.multiply(dh * tanh_c, o * (1 - o), out=d[:, 3 * hidden :])
             dc *= f
-            xp.matmul(d_gates[t], self.weight_hh, out=dh)
+            xp.matmul(d, self.weight_hh, out=dh)
         need_x, need_h0, need_c0, need_w = self.needs_input_grad
         grad_w = None
         if need_w:  # sum over steps of d_gates[t]^T h_prev[t]: one GEMM over all steps
