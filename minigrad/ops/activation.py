@@ -55,42 +55,21 @@ def _sigmoid(x):
     return out
 
 
-def _normal_cdf(x):
-    """Phi(x) on an array, from erfc's Chebyshev fit (Numerical Recipes' ``erfcc``):
-    relative error below 1.2e-7 everywhere, tails included. The constant term is moved by
-    3e-8 so that the fit gives erfc(0) = 1 exactly: Phi is then continuous (and smooth) at 0."""
-    xp = array_module(x)
-    # in place wherever possible: on large arrays a fresh buffer costs more than the arithmetic
-    shape, x = x.shape, x.reshape(-1)  # 1-d: ufuncs on 0-d arrays return scalars, which take no ``out=``
-    z = xp.abs(x)
-    z *= _SQRT_HALF
-    t = z * 0.5
-    t += 1
-    xp.reciprocal(t, out=t)
-    poly = t * 0.17087277
-    poly -= 0.82215223
-    for c in (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551226):
-        poly *= t
-        poly += c
-    z *= z
-    poly -= z
-    half_erfc = xp.exp(poly, out=poly)
-    half_erfc *= t
-    half_erfc *= 0.5  # erfc(|x| / sqrt 2) / 2 = Phi(-|x|)
-    # Phi(x) = half_erfc below 0 (exactly: the tail keeps its relative accuracy), 1 - half_erfc above
-    out = xp.multiply(half_erfc, -2, out=z)
-    out += 1
-    out *= x >= 0
-    out += half_erfc
-    return out.reshape(shape)
-
-
-def _gelu_gate(x, approximate):
-    """The factor gelu puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
-    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0)."""
+def _gelu_and_gate(x, approximate):
+    """gelu(x) and the factor it puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
+    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0). The exact form
+    multiplies in float64 and rounds once, so that float32 results stay within an ulp even where
+    Phi(x) itself is subnormal."""
     if approximate == "tanh":
-        return _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
-    return _normal_cdf(x)
+        gate = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
+        return x * gate, gate
+    if array_module(x) is not backend.numpy:  # pragma: no cover - GPU only
+        gate = backend.normal_cdf(x)
+        return x * gate, gate
+    phi = backend.normal_cdf(x, dtype=backend.float64)
+    with backend.numpy.errstate(invalid="ignore"):  # gelu(-inf) = -inf * 0 is nan, as in PyTorch
+        out = x * phi
+    return out.astype(x.dtype, copy=False), phi.astype(x.dtype, copy=False)
 
 
 def _gelu_derivative(x, gate, approximate):
@@ -116,8 +95,8 @@ class Gelu(Function):
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        self.gate = backend.in_chunks(lambda part: _gelu_gate(part, approximate), x)
-        return x * self.gate
+        out, self.gate = backend.in_chunks(lambda part: _gelu_and_gate(part, approximate), x)
+        return out
 
     def backward(self, grad):
         (x,) = self.saved_tensors
@@ -132,7 +111,7 @@ class GeluDerivative(Function):
         self.approximate = approximate
         self.save_for_backward(x)
         if gate is None:
-            return backend.in_chunks(lambda x: _gelu_derivative(x, _gelu_gate(x, approximate), approximate), x)
+            return backend.in_chunks(lambda x: _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate), x)
         return backend.in_chunks(lambda x, gate: _gelu_derivative(x, gate, approximate), x, gate)
 
     def backward(self, grad):
