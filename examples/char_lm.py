@@ -102,11 +102,12 @@ def train(model: CharLM, train_ids, valid_ids, args, epochs: int, desc: str) -> 
             bar.set_postfix(loss=f"{loss.item():.3f}")
         ppl = perplexity(model, valid_ids, args.batch_size, args.seq_len)
         curves[f"perplexity: {desc} valid"].append((epoch + 1, ppl))
+        print(f"{desc} epoch {epoch + 1}: train loss {loss.item():.3f}, validation perplexity {ppl:.2f}", flush=True)
     return curves
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=1, cell="all", layers=1, hidden=256, embed=64, seq_len=64, batch_size=32,
+    args = arguments(argv, epochs=4, cell="all", layers=1, hidden=256, embed=64, seq_len=64, batch_size=32,
                      lr=3e-3, clip=1.0, temperature=0.8)  # fmt: skip
     setup(args)
     if args.cell not in ("all", *CELLS):

@@ -41,7 +41,7 @@ def _rows(source: Tensor, index, padding_value: float) -> Tensor:
     """Rows ``source[index]`` along dim 0, with a row of ``padding_value`` where index is -1."""
     pad = mg.full((1, *source.shape[1:]), padding_value, dtype=source.dtype, device=source.device)
     index = np.where(index < 0, source.shape[0], index)
-    return mg.cat([source, pad]).index_select(0, Tensor(index.astype(backend.int64)))
+    return mg.cat([source, pad]).index_select(0, Tensor(index.astype(backend.int64), device=source.device))
 
 
 def pad_sequence(sequences: list, batch_first: bool = False, padding_value: float = 0.0, padding_side: str = "right"):
@@ -96,9 +96,9 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False, enfo
     t = np.repeat(np.arange(len(batch_sizes)), batch_sizes)
     j = np.concatenate([np.arange(b) for b in batch_sizes])
     flat_index = order[j] * steps + t if batch_first else t * batch + order[j]
-    data = input.reshape(steps * batch, *input.shape[2:]).index_select(0, Tensor(flat_index))
-    sorted_indices = None if enforce_sorted else Tensor(order)
-    unsorted_indices = None if enforce_sorted else Tensor(np.argsort(order))
+    data = input.reshape(steps * batch, *input.shape[2:]).index_select(0, Tensor(flat_index, device=input.device))
+    sorted_indices = None if enforce_sorted else Tensor(order, device=input.device)
+    unsorted_indices = None if enforce_sorted else Tensor(np.argsort(order), device=input.device)
     return PackedSequence(data, Tensor(batch_sizes.astype(backend.int64)), sorted_indices, unsorted_indices)
 
 
