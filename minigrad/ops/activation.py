@@ -66,9 +66,10 @@ def _gelu_and_gate(x, approximate):
     if array_module(x) is not backend.numpy:  # pragma: no cover - GPU only
         gate = backend.normal_cdf(x)
         return x * gate, gate
-    phi = backend.normal_cdf(x, dtype=backend.float64)
+    x64 = x.astype(backend.float64, copy=False)
+    phi = backend.normal_cdf(x64, exact=x.dtype == backend.float64)
     with backend.numpy.errstate(invalid="ignore"):  # gelu(-inf) = -inf * 0 is nan, as in PyTorch
-        out = x * phi
+        out = phi * x64  # in float64, rounded once
     return out.astype(x.dtype, copy=False), phi.astype(x.dtype, copy=False)
 
 
@@ -100,29 +101,38 @@ class Gelu(Function):
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return grad * GeluDerivative.apply(x, approximate=self.approximate, gate=self.gate)
+        return GeluBackward.apply(grad, x, approximate=self.approximate, gate=self.gate)
 
 
-class GeluDerivative(Function):
-    """gelu'(x) = gate + x * gate', an op of its own so that gelu's backward is a few fast
-    passes and still differentiable (``gate``: gelu's, when it has it)."""
+class GeluBackward(Function):
+    """grad * gelu'(x), gelu'(x) = gate + x * gate': an op of its own so that gelu's backward is
+    one fused pass over cache-sized chunks, and still differentiable (``gate``: gelu's, when it
+    has it)."""
 
-    def forward(self, x, approximate, gate=None):
+    def forward(self, grad, x, approximate, gate=None):
         self.approximate = approximate
-        self.save_for_backward(x)
+        self.save_for_backward(grad, x)
         if gate is None:
-            return backend.in_chunks(lambda x: _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate), x)
-        return backend.in_chunks(lambda x, gate: _gelu_derivative(x, gate, approximate), x, gate)
+            return backend.in_chunks(
+                lambda g, x: g * _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate), grad, x
+            )
+        return backend.in_chunks(lambda g, x, gate: g * _gelu_derivative(x, gate, approximate), grad, x, gate)
 
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        if self.approximate == "tanh":
-            x2 = x * x
-            t = tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
-            slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)
-            curvature = (6 * _TANH_SCALE * _TANH_CUBIC) * x
-            return grad * (1 - t * t) * (slope + 0.5 * x * (curvature - 2 * t * slope * slope))
-        return grad * (2 - x * x) * exp(-0.5 * x * x) * _INV_SQRT_2PI
+    def backward(self, out_grad):
+        grad, x = self.saved_tensors
+        need_grad, need_x = self.needs_input_grad
+        by_grad = GeluBackward.apply(out_grad, x, approximate=self.approximate) if need_grad else None
+        return by_grad, (out_grad * grad * _gelu_second_derivative(x, self.approximate) if need_x else None)
+
+
+def _gelu_second_derivative(x: Tensor, approximate: str) -> Tensor:
+    if approximate == "tanh":
+        x2 = x * x
+        t = tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
+        slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)
+        curvature = (6 * _TANH_SCALE * _TANH_CUBIC) * x
+        return (1 - t * t) * (slope + 0.5 * x * (curvature - 2 * t * slope * slope))
+    return (2 - x * x) * exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
 class Silu(Function):

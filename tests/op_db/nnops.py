@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 import minigrad.testing as mgt
-from minigrad.ops.activation import GeluDerivative
+from minigrad.ops.activation import GeluBackward
 from tests.op_db import OpInfo, Sample
 
 _erf, _erfc = np.vectorize(math.erf, otypes=[float]), np.vectorize(math.erfc, otypes=[float])
@@ -74,6 +74,14 @@ def _gelu_derivative(x, approximate="none"):
 
 
 @st.composite
+def _gelu_backward_samples(draw):
+    """An incoming gradient and gelu's input, of one shape."""
+    x = draw(t(mgt.shapes(0, 3, 1, 4)))
+    kwargs = draw(st.sampled_from([{}, {"approximate": "tanh"}]))
+    return Sample((draw(t(x.shape)), x), dict(kwargs))
+
+
+@st.composite
 def _hardtanh_kwargs(draw):
     low = draw(st.sampled_from([-1.0, -2.0, 0.5]))
     high = low + draw(st.sampled_from([0.5, 2.0]))
@@ -121,11 +129,11 @@ ACTIVATIONS = [
         kwargs=st.sampled_from([{}, {"approximate": "tanh"}]).map(dict),
         exact=True,
     ),
-    _unary(
-        "gelu_derivative",
-        lambda x, approximate="none": GeluDerivative.apply(x, approximate=approximate),
-        _gelu_derivative,
-        kwargs=st.sampled_from([{}, {"approximate": "tanh"}]).map(dict),
+    OpInfo(
+        "gelu_backward",
+        lambda grad, x, approximate="none": GeluBackward.apply(grad, x, approximate=approximate),
+        _gelu_backward_samples(),
+        lambda grad, x, approximate="none": grad * _gelu_derivative(x, approximate),
         ref_atol=1e-6,
     ),
     _unary("silu", F.silu, lambda x: x * _sigmoid(x)),
