@@ -337,7 +337,7 @@ def _special(name, x, compute, dtype=None):
         import cupyx.scipy.special
 
         return getattr(cupyx.scipy.special, name)(x).astype(dtype or x.dtype, copy=False)
-    return in_chunks(lambda part: compute(part).astype(dtype or x.dtype, copy=False), x)
+    return in_chunks(lambda part: compute(part).astype(dtype or x.dtype, copy=False), x, float64_work=True)
 
 
 def _in_float64(fn):
@@ -507,32 +507,34 @@ def contiguous_copy(x):
 _CHUNK = 1 << 17  # elements; a few arrays of this size stay in one core's cache
 
 
-def in_chunks(fn, *arrays):
+def in_chunks(fn, *arrays, float64_work: bool = False):
     """``fn(*arrays)`` for an elementwise chain ``fn`` of many passes over same-shaped arrays,
     run over flat chunks small enough to stay in cache, the chunks shared out over the threads:
     each pass then reads its chunk from cache instead of the whole array from memory (about
-    twice as fast for a dozen passes). ``fn`` may return one array or a tuple of them. CPU only;
-    on the GPU, and for small arrays, ``fn`` runs once."""
-    if not isinstance(arrays[0], numpy.ndarray) or arrays[0].size <= 2 * _CHUNK:
+    twice as fast for a dozen passes). ``fn`` may return one array or a tuple of them;
+    ``float64_work``: fn computes in float64 whatever the arrays' dtype (half-size chunks then stay
+    in cache). CPU only; on the GPU, and for small arrays, ``fn`` runs once."""
+    chunk = max(_CHUNK // 2, 1) if float64_work else _CHUNK
+    if not isinstance(arrays[0], numpy.ndarray) or arrays[0].size <= 2 * chunk:
         return fn(*arrays)
     flat = [a.reshape(-1) for a in arrays]
-    count = -(-flat[0].size // _CHUNK)
+    count = -(-flat[0].size // chunk)
 
-    def chunk(k: int) -> slice:
-        return slice(k * _CHUNK, (k + 1) * _CHUNK)
+    def piece(k: int) -> slice:
+        return slice(k * chunk, (k + 1) * chunk)
 
-    first = fn(*(f[chunk(0)] for f in flat))  # also tells the results' dtypes
+    first = fn(*(f[piece(0)] for f in flat))  # also tells the results' dtypes
     single = not isinstance(first, tuple)
     first = (first,) if single else first
     outs = tuple(numpy.empty(flat[0].size, dtype=part.dtype) for part in first)
     for out, part in zip(outs, first):
-        out[chunk(0)] = part
+        out[piece(0)] = part
 
     def run(start, stop):  # chunks 1 + start .. stop
         for k in range(start + 1, stop + 1):
-            parts = fn(*(f[chunk(k)] for f in flat))
+            parts = fn(*(f[piece(k)] for f in flat))
             for out, part in zip(outs, (parts,) if single else parts):
-                out[chunk(k)] = part
+                out[piece(k)] = part
 
     parallel(run, count - 1, outs[0])
     results = tuple(out.reshape(arrays[0].shape) for out in outs)

@@ -96,7 +96,7 @@ class Gelu(Function):
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        out, self.gate = backend.in_chunks(lambda part: _gelu_and_gate(part, approximate), x)
+        out, self.gate = backend.in_chunks(lambda part: _gelu_and_gate(part, approximate), x, float64_work=True)
         return out
 
     def backward(self, grad):
@@ -114,7 +114,10 @@ class GeluBackward(Function):
         self.save_for_backward(grad, x)
         if gate is None:
             return backend.in_chunks(
-                lambda g, x: g * _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate), grad, x
+                lambda g, x: g * _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate),
+                grad,
+                x,
+                float64_work=True,
             )
         return backend.in_chunks(lambda g, x, gate: g * _gelu_derivative(x, gate, approximate), grad, x, gate)
 
