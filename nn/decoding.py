@@ -1,8 +1,9 @@
-"""Decoding, once for every model: greedy and beam search over an ``EncoderDecoder`` (encode,
-decode_step, reorder_state; see nn/models/seq2seq.py), and sampling the next token of a language model.
+"""Decoding, once for every model: turning next-token scores into tokens.
 
-Searches run without recording gradients and return, per source row, the generated token ids
-without <bos> and without the final <eos>.
+``greedy_search`` and ``beam_search`` decode any ``EncoderDecoder`` (encode, decode_step,
+reorder_state; see nn/models/seq2seq.py); they run without recording gradients and return, per
+source row, the generated token ids without <bos> and without the final <eos>. ``sample_next``
+draws the next token of a language model from its logits.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad import backend
+from minigrad.tensor import Tensor
 
 
 @mg.no_grad()
@@ -108,21 +111,31 @@ def _cannot_improve(prefixes, finished, length, max_len, alpha) -> bool:
     return max(score for score, _ in finished) >= best_open / most_favourable
 
 
-def sample_next(logits: mg.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                generator=None) -> mg.Tensor:  # fmt: skip
-    """One token per row from softmax(logits / temperature), among the top_k most likely if given.
-    logits: (B, V) -> (B,) int64. generator: a NumPy-style Generator for the uniform draws;
-    minigrad's seeded one (mg.manual_seed) by default."""
-    if temperature <= 0:
-        raise ValueError(f"sample_next: temperature must be positive, got {temperature}")
-    if top_k is not None and not 1 <= top_k <= logits.shape[-1]:
-        raise ValueError(f"sample_next: top_k must be in [1, {logits.shape[-1]}], got {top_k}")
-    scores = logits.detach().float() / temperature
+@mg.no_grad()
+def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None, generator=None) -> Tensor:
+    """One token per row from softmax(logits / temperature), keeping only the ``top_k`` highest
+    logits if given. logits: (B, V) -> (B,) int64. ``temperature=0`` takes the argmax.
+
+    ``generator``: a NumPy-style generator (``.random(shape)``) for the draw; by default the one
+    ``mg.manual_seed`` seeds, so that sampling is reproducible.
+    """
+    if logits.ndim != 2:
+        raise ValueError(f"sample_next: expected logits (B, V), got shape {tuple(logits.shape)}")
+    vocab = logits.shape[1]
+    if temperature < 0:
+        raise ValueError(f"sample_next: temperature must be >= 0, got {temperature}")
+    if top_k is not None and not 1 <= top_k <= vocab:
+        raise ValueError(f"sample_next: top_k must be in 1..{vocab} (the vocabulary size), got {top_k}")
+    scores = logits.data.astype(backend.float64)
+    xp = backend.array_module(scores)
+    if temperature == 0:
+        return Tensor._make(scores.argmax(axis=1).astype(backend.int64))
+    scores = scores / temperature
     if top_k is not None:
-        kth = scores.numpy().copy()
-        kth.partition(-top_k, axis=-1)
-        scores = mg.where(scores < mg.tensor(kth[:, -top_k : -top_k + 1]), float("-inf"), scores)
-    cdf = F.softmax(scores, dim=-1).cumsum(-1)  # (B, V)
-    u = mg.rand(len(cdf), 1) if generator is None else mg.tensor(generator.random((len(cdf), 1)))
-    u = u.to(cdf.device) * cdf[:, -1:]  # uniform on [0, total): the total may round below 1
-    return (cdf < u).sum(-1).to(mg.int64)  # the first token whose cdf reaches u
+        kth = xp.sort(scores, axis=1)[:, vocab - top_k : vocab - top_k + 1]  # (B, 1)
+        scores = xp.where(scores < kth, -xp.inf, scores)
+    probs = xp.exp(scores - scores.max(axis=1, keepdims=True))
+    cumulative = xp.cumsum(probs, axis=1)  # (B, V), unnormalised
+    draw = (generator or backend.generator(logits.device)).random((logits.shape[0], 1)) * cumulative[:, -1:]
+    tokens = (cumulative <= draw).sum(axis=1)  # the first token whose cumulative mass passes the draw
+    return Tensor._make(xp.minimum(tokens, vocab - 1).astype(backend.int64))

@@ -1,5 +1,5 @@
 """GRU encoder-decoders (teacher forcing equals step-by-step decoding, padding changes nothing) and
-decoding (greedy, beam search checked exactly on a toy model, sampling)."""
+decoding (greedy, and beam search checked exactly on a toy model)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import minigrad as mg
 import nn
-from nn.decoding import beam_search, gnmt_length_penalty, greedy_search, sample_next
+from nn.decoding import beam_search, gnmt_length_penalty, greedy_search
 from nn.models import EncoderDecoder, Seq2Seq, Seq2SeqAttention
 
 BOS, EOS = 1, 2
@@ -55,6 +55,18 @@ def test_padding_changes_nothing(cls):
     np.testing.assert_allclose(model(mg.tensor(noisy), lengths, tgt_in).detach().numpy(), logits, atol=1e-6)
     alone = model(src[1:2, :3], lengths[1:2], tgt_in[1:2]).detach().numpy()
     np.testing.assert_allclose(alone, logits[1:2], atol=1e-6)
+
+
+def test_encoder_state_equals_the_packed_gru():
+    """The encoder reads each row's state at its last real step: nn.GRU on the packed batch agrees."""
+    from nn.utils.rnn import pack_padded_sequence
+
+    encoder = _model(Seq2Seq, num_layers=1).encoder
+    src, lengths, _ = _batch()
+    _, state = encoder(src, lengths)
+    packed = pack_padded_sequence(encoder.embedding(src), lengths, batch_first=True, enforce_sorted=False)
+    _, expected = encoder.layers[0](packed)
+    np.testing.assert_allclose(state.detach().numpy(), expected.detach().numpy(), atol=1e-6)
 
 
 def test_attention_weights_are_kept_and_skip_padding():
@@ -198,21 +210,6 @@ def test_beam_width_must_be_positive():
     toy, src, lengths = _toy(0)
     with pytest.raises(ValueError, match="beam_search: beam_width must be an integer >= 1, got 0"):
         beam_search(toy, src, lengths, BOS, EOS, 5, beam_width=0)
-
-
-def test_sample_next_follows_the_distribution():
-    mg.manual_seed(0)
-    logits = mg.tensor(np.log([[0.1, 0.2, 0.7]] * 20000))
-    counts = np.bincount(sample_next(logits).numpy(), minlength=3) / 20000
-    np.testing.assert_allclose(counts, [0.1, 0.2, 0.7], atol=0.015)
-    top2 = np.bincount(sample_next(logits, top_k=2).numpy(), minlength=3) / 20000
-    assert top2[0] == 0 and top2[1] == pytest.approx(2 / 9, abs=0.015)
-    cold = sample_next(logits, temperature=0.05, generator=np.random.default_rng(1))
-    assert cold.dtype == mg.int64 and (cold.numpy() == 2).all()
-    with pytest.raises(ValueError, match="sample_next: temperature must be positive"):
-        sample_next(logits, temperature=0.0)
-    with pytest.raises(ValueError, match=r"sample_next: top_k must be in \[1, 3\], got 4"):
-        sample_next(logits, top_k=4)
 
 
 def test_the_interface_is_exported():
