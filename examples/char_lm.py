@@ -15,17 +15,19 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class CharLM(nn.Module):
-    """Embedding -> recurrent layers -> linear head: ids (B, T) -> next-character logits (B, T, V)."""
+    """Embedding -> recurrent layers -> linear head: ids (B, T) -> next-character logits (B, T, V).
+    ``dropout`` acts on the embeddings, between recurrent layers and before the head."""
 
     def __init__(self, cell: str, vocab_size: int, embed: int, hidden: int, layers: int, dropout: float = 0.0):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed)
         self.rnn = CELLS[cell](embed, hidden, layers, batch_first=True, dropout=dropout)
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, ids: mg.Tensor, state=None):
-        out, state = self.rnn(self.embedding(ids), state)  # out: (B, T, H)
-        return self.head(out), state
+        out, state = self.rnn(self.drop(self.embedding(ids)), state)  # out: (B, T, H)
+        return self.head(self.drop(out)), state
 
 
 def detach(state):
@@ -108,7 +110,7 @@ def train(model: CharLM, train_ids, valid_ids, args, epochs: int, desc: str) -> 
 
 def main(argv=None) -> Result:
     args = arguments(argv, epochs=4, cell="all", layers=1, hidden=256, embed=64, seq_len=64, batch_size=32,
-                     lr=3e-3, clip=1.0, temperature=0.8)  # fmt: skip
+                     lr=3e-3, clip=1.0, dropout=0.0, temperature=0.8)  # fmt: skip
     setup(args)
     if args.cell not in ("all", *CELLS):
         raise SystemExit(f"char_lm: --cell must be one of all, {', '.join(CELLS)}; got {args.cell!r}")
@@ -126,7 +128,7 @@ def main(argv=None) -> Result:
     with Timer() as timer:
         for cell in cells:
             mg.manual_seed(args.seed)
-            model = CharLM(cell, len(corpus.vocab), embed, hidden, args.layers, dropout=0.1 * (args.layers > 1))
+            model = CharLM(cell, len(corpus.vocab), embed, hidden, args.layers, dropout=args.dropout)
             print(f"{cell}: {args.layers} layer(s) of {hidden}, {parameters(model):,} parameters")
             curves.update(train(model, train_ids, valid_ids, args, args.epochs, cell))
             figures[f"{cell} ppl"] = curves[f"perplexity: {cell} valid"][-1][1]
