@@ -214,3 +214,139 @@ def test_compose_shapes_graph_and_reproducibility():
     assert pipeline(x[0]).shape == (1, 8, 8)
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         T.RandomHorizontalFlip()(mg.zeros(3, 3))
+
+
+# ------------------------------------------------------ self-supervised augmentations
+def test_random_resized_crop_shapes_ranges_and_boxes():
+    crop = T.RandomResizedCrop((6, 8))
+    x = _images(5, 3, 20, 24)
+    out = crop(x).numpy()
+    assert out.shape == (5, 3, 6, 8) and crop(x[0]).shape == (3, 6, 8)
+    assert 0 <= out.min() and out.max() <= 1
+    mg.manual_seed(0)
+    top, left, h, w = crop.boxes(200, 20, 24)
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 20).all() and (left + w <= 24).all()
+    area = h * w / (20 * 24)
+    assert area.min() >= 0.2 - 0.05 and area.max() <= 1.0 and area.std() > 0.1  # within scale, up to rounding
+    assert (w / h).min() >= 3 / 4 - 0.1 and (w / h).max() <= 4 / 3 + 0.1
+
+
+def test_random_resized_crop_of_the_whole_image_is_a_bilinear_resize():
+    torch = pytest.importorskip("torch")
+    x = _images(2, 3, 20, 24)
+    for size in ((10, 12), (40, 48)):  # shrinking and enlarging
+        out = T.RandomResizedCrop(size, scale=(1.0, 1.0), ratio=(1.2, 1.2))(x).numpy()
+        resized = torch.nn.functional.interpolate(torch.tensor(x.numpy()), size=size, mode="bilinear")
+        np.testing.assert_allclose(out, resized.numpy(), atol=1e-5)
+
+
+def test_random_resized_crop_falls_back_to_the_central_crop():
+    top, left, h, w = T.RandomResizedCrop(4, scale=(0.9, 1.0), ratio=(4.0, 4.0)).boxes(3, 8, 8)  # never fits
+    np.testing.assert_array_equal(np.stack([top, left, h, w]), [[3] * 3, [0] * 3, [2] * 3, [8] * 3])
+
+
+def test_gaussian_blur_matches_a_reflect_padded_convolution():
+    torch = pytest.importorskip("torch")
+    x = _images(2, 3, 9, 10).numpy().astype(np.float64)
+    out = T.GaussianBlur((5, 3), sigma=1.3)(mg.tensor(x)).numpy()
+    kernels = [np.exp(-0.5 * (np.arange(k) - k // 2) ** 2 / 1.3**2) for k in (5, 3)]
+    kernel = np.outer(kernels[0] / kernels[0].sum(), kernels[1] / kernels[1].sum())
+    padded = torch.nn.functional.pad(torch.tensor(x), (1, 1, 2, 2), mode="reflect")
+    weight = torch.tensor(kernel).expand(3, 1, 5, 3)
+    np.testing.assert_allclose(out, torch.nn.functional.conv2d(padded, weight, groups=3).numpy(), atol=1e-12)
+
+
+def test_gaussian_blur_keeps_constants_and_draws_sigma_per_image():
+    np.testing.assert_allclose(T.GaussianBlur(3)(mg.full((2, 1, 5, 5), 0.3)).numpy(), 0.3, rtol=1e-6)
+    x = mg.tensor(np.repeat(_images(1, 1, 12, 12).numpy(), 4, axis=0))
+    mg.manual_seed(0)
+    out = T.GaussianBlur(7, sigma=(0.5, 2.0))(x).numpy()
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    assert len({round(float(image.std()), 6) for image in out}) == 4  # four different sigmas
+    with pytest.raises(ValueError, match="GaussianBlur: kernel_size must be positive and odd"):
+        T.GaussianBlur(4)
+    with pytest.raises(ValueError, match="GaussianBlur: kernel_size"):
+        T.GaussianBlur(9)(mg.zeros(1, 3, 3))
+
+
+def test_color_jitter_on_grayscale_images_stays_in_range():
+    gray = _images(6, 1, 8, 8)
+    out = T.ColorJitter(brightness=0.4, contrast=0.4)(gray).numpy()
+    assert out.shape == (6, 1, 8, 8) and 0 <= out.min() and out.max() <= 1 and not np.allclose(out, gray.numpy())
+
+
+def test_random_apply_chooses_per_image():
+    x = _images(32, 1, 6, 6)
+    flip = T.RandomHorizontalFlip(p=1.0)
+    np.testing.assert_array_equal(T.RandomApply([flip], p=0.0)(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(T.RandomApply([flip], p=1.0)(x).numpy(), flip(x).numpy())
+    out = T.RandomApply([flip], p=0.5)(x).numpy()
+    flipped = [np.array_equal(o, f) for o, f in zip(out, flip(x).numpy())]
+    kept = [np.array_equal(o, i) for o, i in zip(out, x.numpy())]
+    assert all(f or k for f, k in zip(flipped, kept)) and 0 < sum(flipped) < 32
+    assert T.RandomApply([flip], p=1.0)(x[0]).shape == (1, 6, 6)
+    assert not T.batchable(T.RandomApply([lambda image: image]))
+    with pytest.raises(RuntimeError, match="RandomApply: on a batch the transforms must keep its shape"):
+        T.RandomApply([T.RandomCrop(4)], p=1.0)(x)
+
+
+def _simclr_views(size=8):
+    return T.TwoViews(
+        T.Compose(
+            [
+                T.RandomResizedCrop(size),
+                T.RandomHorizontalFlip(),
+                T.RandomApply([T.ColorJitter(0.4, 0.4)], p=0.8),
+                T.RandomApply([T.GaussianBlur(3)], p=0.5),
+            ]
+        )
+    )
+
+
+def test_two_views_differ_and_repeat_with_the_seed():
+    views = _simclr_views()
+    assert T.batchable(views)
+    x = _images(4, 3, 12, 12)
+    mg.manual_seed(5)
+    a, b = views(x)
+    assert a.shape == b.shape == (4, 3, 8, 8) and 0 <= min(a.numpy().min(), b.numpy().min())
+    assert max(a.numpy().max(), b.numpy().max()) <= 1
+    assert all(not np.allclose(u, v) for u, v in zip(a.numpy(), b.numpy()))
+    mg.manual_seed(5)
+    again = views(x)
+    np.testing.assert_array_equal(again[0].numpy(), a.numpy())
+    np.testing.assert_array_equal(again[1].numpy(), b.numpy())
+    single = views(x[0])
+    assert isinstance(single, tuple) and single[0].shape == (3, 8, 8)
+
+
+class _Images(mg.data.Dataset):
+    """Images (N, C, H, W) and labels, one sample at a time through ``transform``."""
+
+    def __init__(self, images, transform):
+        self.images, self.transform = images, transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        return self.transform(mg.tensor(self.images[index])), index
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_two_view_pipeline_in_the_data_loader(num_workers):
+    images = np.random.default_rng(6).random((10, 1, 12, 12)).astype(np.float32)
+    dataset = _Images(images, _simclr_views())
+
+    def batches(workers):
+        loader = mg.data.DataLoader(dataset, batch_size=4, shuffle=True, seed=3, num_workers=workers)
+        return [((a.numpy(), b.numpy()), y.numpy()) for (a, b), y in loader]
+
+    reference = batches(0)
+    assert [y.shape for _, y in reference] == [(4,), (4,), (2,)]
+    for (a, b), _ in reference:
+        assert a.shape[1:] == (1, 8, 8) and not np.allclose(a, b)
+    for ((a, b), y), ((c, d), z) in zip(reference, batches(num_workers), strict=True):
+        np.testing.assert_array_equal(y, z)
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)

@@ -48,9 +48,11 @@ class Transform:
 
 def batchable(transform) -> bool:
     """Whether ``transform`` takes a batch (N, C, H, W) as well as one image (C, H, W)."""
-    if transform is None or isinstance(transform, (Transform, ToTensor)):
-        return True
-    return isinstance(transform, Compose) and all(batchable(t) for t in transform.transforms)
+    if isinstance(transform, (Compose, RandomApply)):
+        return all(batchable(t) for t in transform.transforms)
+    if isinstance(transform, TwoViews):
+        return batchable(transform.transform)
+    return transform is None or isinstance(transform, (Transform, ToTensor))
 
 
 class Compose:
@@ -289,10 +291,11 @@ def affine_theta(angle, translate, scale, shear, size) -> np.ndarray:
 
 
 @no_grad()
-def _warp(x, theta, mode: str):
+def _warp(x, theta, mode: str, size: tuple | None = None, padding_mode: str = "zeros"):
+    """Sample ``x: (N, C, H, W)`` through ``theta: (N, 2, 3)`` onto a grid of ``size`` (h, w), else (H, W)."""
     theta = Tensor._make(backend.to_device(theta.astype(x.dtype), backend.device_of(x)))
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(Tensor._make(x), grid, mode=mode, padding_mode="zeros", align_corners=False).data
+    grid = F.affine_grid(theta, [*x.shape[:2], *(size or x.shape[2:])], align_corners=False)
+    return F.grid_sample(Tensor._make(x), grid, mode=mode, padding_mode=padding_mode, align_corners=False).data
 
 
 class ColorJitter(Transform):
@@ -338,6 +341,131 @@ def _blend(x, other, factor):
     return backend.array_module(x).clip(factor * x + (1 - factor) * other, 0, 1)
 
 
+class RandomResizedCrop(Transform):
+    """A random crop resized to ``size`` (h, w): SimCLR's main augmentation.
+
+    The crop covers a fraction of the image's area drawn from ``scale`` and has an aspect
+    ratio (w / h) drawn log-uniformly from ``ratio``. As in torchvision, each image gets ten
+    tries for a box that fits inside it, else the central crop with its ratio clamped into
+    ``ratio``. Resized by bilinear sampling (``F.grid_sample``; torchvision also antialiases
+    when shrinking).
+    """
+
+    needs_float = True
+    tries = 10
+
+    def __init__(self, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), interpolation: str = "bilinear"):
+        self.size = _pair(size, "RandomResizedCrop")
+        for name, value in (("scale", scale), ("ratio", ratio)):
+            if len(value) != 2 or not 0 < value[0] <= value[1]:
+                raise ValueError(f"RandomResizedCrop: {name} must be a pair 0 < min <= max, got {value!r}")
+        if scale[1] > 1:
+            raise ValueError(f"RandomResizedCrop: scale is a fraction of the image's area, at most 1, got {scale!r}")
+        self.scale, self.ratio, self.interpolation = tuple(scale), tuple(ratio), interpolation
+
+    def transform(self, x):
+        n, _, height, width = x.shape
+        top, left, h, w = self.boxes(n, height, width)
+        # affine_grid's output points u in [-1, 1] sample the input at a u + b: the box, in normalised units
+        theta = np.zeros((n, 2, 3))
+        theta[:, 0, 0], theta[:, 0, 2] = w / width, (2 * left + w) / width - 1
+        theta[:, 1, 1], theta[:, 1, 2] = h / height, (2 * top + h) / height - 1
+        # "border": samples within half a pixel of the image's edge take the edge pixel, as resizing does
+        return _warp(x, theta, self.interpolation, self.size, padding_mode="border")
+
+    def boxes(self, n: int, height: int, width: int) -> tuple:
+        """Crop boxes ``(top, left, h, w)`` in pixels, each an (N,) array."""
+        area = _uniform(*self.scale, n * self.tries).reshape(n, self.tries) * (height * width)
+        log_ratio = _uniform(np.log(self.ratio[0]), np.log(self.ratio[1]), n * self.tries).reshape(n, self.tries)
+        w = np.round(np.sqrt(area * np.exp(log_ratio)))
+        h = np.round(np.sqrt(area / np.exp(log_ratio)))
+        fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+        first = fits.argmax(axis=1)  # the first try that fits (0 where none does)
+        w, h, found = w[np.arange(n), first], h[np.arange(n), first], fits.any(axis=1)
+        fallback_w = min(width, round(height * self.ratio[1]))
+        fallback_h = min(height, round(width / self.ratio[0]))
+        w, h = np.where(found, w, fallback_w), np.where(found, h, fallback_h)
+        top = np.where(found, np.floor(_draw(n) * (height - h + 1)), (height - h) // 2)
+        left = np.where(found, np.floor(_draw(n) * (width - w + 1)), (width - w) // 2)
+        return top, left, h, w
+
+
+class GaussianBlur(Transform):
+    """Blur with a Gaussian kernel of ``kernel_size`` (odd; an int or (h, w)) and a standard
+    deviation drawn per image from ``sigma`` (a range, or one number), borders reflected."""
+
+    needs_float = True
+
+    def __init__(self, kernel_size, sigma=(0.1, 2.0)):
+        self.kernel_size = _pair(kernel_size, "GaussianBlur")
+        if any(k <= 0 or k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(f"GaussianBlur: kernel_size must be positive and odd, got {kernel_size!r}")
+        sigma = (sigma, sigma) if isinstance(sigma, numbers.Number) else tuple(sigma)
+        if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"GaussianBlur: sigma must be positive, a number or a pair (min, max), got {sigma!r}")
+        self.sigma = (float(sigma[0]), float(sigma[1]))
+
+    def transform(self, x):
+        xp = backend.array_module(x)
+        n, _, height, width = x.shape
+        if self.kernel_size[0] // 2 >= height or self.kernel_size[1] // 2 >= width:
+            raise ValueError(
+                f"GaussianBlur: kernel_size {self.kernel_size} needs an image larger than its half-width, "
+                f"got {(height, width)}"
+            )
+        sigma = _uniform(*self.sigma, n)
+        for axis, k in ((2, self.kernel_size[0]), (3, self.kernel_size[1])):
+            offsets = np.arange(k) - k // 2
+            kernel = np.exp(-0.5 * (offsets[None, :] / sigma[:, None]) ** 2)  # (N, k)
+            kernel = backend.to_device((kernel / kernel.sum(1, keepdims=True)).astype(x.dtype), backend.device_of(x))
+            padding = [(0, 0)] * 4
+            padding[axis] = (k // 2, k // 2)
+            windows = backend.sliding_window_view(xp.pad(x, padding, mode="reflect"), k, axis=axis)  # (N, C, H, W, k)
+            x = xp.einsum("nchwk,nk->nchw", windows, kernel)
+        return x
+
+
+class RandomApply:
+    """Apply ``transforms`` (a list, in order) with probability ``p``, drawn per image.
+
+    On a batch the transforms run on every image, and each image keeps the result with
+    probability ``p``; the transforms must then keep the batch's shape.
+    """
+
+    def __init__(self, transforms, p: float = 0.5):
+        if not 0 <= p <= 1:
+            raise ValueError(f"RandomApply: p must be in [0, 1], got {p}")
+        self.transforms, self.p = list(transforms), p
+        self.apply = Compose(self.transforms)
+
+    def __call__(self, image):
+        x = image.data if isinstance(image, Tensor) else image
+        chosen = _draw(x.shape[0] if x.ndim == 4 else 1) < self.p
+        if x.ndim != 4:
+            return self.apply(image) if chosen[0] else image
+        out = self.apply(image).data
+        if out.shape != x.shape:
+            raise RuntimeError(f"RandomApply: on a batch the transforms must keep its shape {x.shape}, got {out.shape}")
+        return Tensor._make(backend.array_module(x).where(_per_image(chosen, x).astype(bool), out, x))
+
+    def __repr__(self) -> str:
+        return f"RandomApply([{', '.join(repr(t) for t in self.transforms)}], p={self.p})"
+
+
+class TwoViews:
+    """Two independent draws of ``transform`` of the same image (or batch): the pair of views
+    that SimCLR, SimSiam and other self-supervised methods compare."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image) -> tuple:
+        return self.transform(image), self.transform(image)
+
+    def __repr__(self) -> str:
+        return f"TwoViews({self.transform!r})"
+
+
 __all__ = [
     "Compose",
     "ToTensor",
@@ -347,6 +475,10 @@ __all__ = [
     "RandomVerticalFlip",
     "RandomAffine",
     "ColorJitter",
+    "RandomResizedCrop",
+    "GaussianBlur",
+    "RandomApply",
+    "TwoViews",
     "batchable",
     "affine_theta",
 ]

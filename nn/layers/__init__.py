@@ -26,10 +26,12 @@ from nn.layers.loss import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     HuberLoss,
+    InfoNCELoss,
     KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
+    NTXentLoss,
     SmoothL1Loss,
 )
 from nn.layers.norm import AdaIN, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, RMSNorm

@@ -108,3 +108,33 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class NTXentLoss(Module):
+    """SimCLR's NT-Xent of two views ``z1, z2: (N, D)`` (see ``F.nt_xent``)."""
+
+    def __init__(self, temperature: float = 0.5):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, z1: mg.Tensor, z2: mg.Tensor) -> mg.Tensor:
+        return F.nt_xent(z1, z2, temperature=self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class InfoNCELoss(_Loss):
+    """InfoNCE of queries ``(N, D)`` against their positive keys ``(N, D)`` and, optionally,
+    negative keys ``(M, D)`` or ``(N, M, D)`` (in-batch negatives without; see ``F.info_nce``)."""
+
+    def __init__(self, temperature: float = 0.1, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.temperature = temperature
+
+    def forward(self, query: mg.Tensor, positive_key: mg.Tensor, negative_keys: mg.Tensor | None = None) -> mg.Tensor:
+        return F.info_nce(query, positive_key, negative_keys, temperature=self.temperature, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        reduction = super().extra_repr()
+        return f"temperature={self.temperature}" + (f", {reduction}" if reduction else "")

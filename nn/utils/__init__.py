@@ -1,5 +1,5 @@
-"""Gradient clipping, parameters as one vector, the model inspection tools, and ``nn.utils.rnn``
-(padded and packed variable-length sequences)."""
+"""Gradient clipping, parameters as one vector, the model inspection tools, ``nn.utils.rnn``
+(padded and packed variable-length sequences) and the probes of frozen encoders (probe.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import minigrad as mg
 from minigrad import backend
 from minigrad.tensor import Tensor
 from nn.utils import rnn
+from nn.utils.probe import extract_features, knn_probe, linear_probe
 from nn.summary import (
     Summary,
     conv_layers,
@@ -83,6 +84,9 @@ __all__ = [
     "clip_grad_value_",
     "conv_layers",
     "empirical_receptive_field",
+    "extract_features",
+    "knn_probe",
+    "linear_probe",
     "measured_step_peak",
     "parameters_to_vector",
     "rnn",

@@ -602,6 +602,67 @@ def _np_cosine_embedding(a, b, target, margin=0.0, reduction="mean"):
     return _np_reduce(np.where(target == 1, 1 - cos, np.maximum(cos - margin, 0)), reduction)
 
 
+@st.composite
+def _views_samples(draw, min_rows=2):
+    """Two embeddings (N, D) with no zero vectors (every element at least 0.3 from 0)."""
+    shape = (draw(st.integers(min_rows, 4)), draw(st.integers(1, 4)))
+    a, b = draw(t(shape, avoid=(0.0,), margin=0.3)), draw(t(shape, avoid=(0.0,), margin=0.3))
+    if draw(st.booleans()):
+        b = b.detach()
+    return Sample((a, b))
+
+
+def _np_unit(x, axis=-1):
+    return x / np.sqrt((x * x).sum(axis, keepdims=True))
+
+
+def _np_cross_entropy_rows(logits, target):
+    """Each row's -log softmax(logits)[target]."""
+    return -_np_log_softmax(logits, 1)[np.arange(len(target)), target]
+
+
+def _np_nt_xent(z1, z2, temperature=0.5):
+    z = _np_unit(np.concatenate([z1, z2]))
+    n2 = len(z)
+    similarity = z @ z.T / temperature
+    losses = []
+    for i in range(n2):
+        others = [j for j in range(n2) if j != i]
+        losses.append(_np_cross_entropy_rows(similarity[i, others][None], [others.index((i + n2 // 2) % n2)])[0])
+    return np.mean(losses)
+
+
+@st.composite
+def _nt_xent_samples(draw):
+    sample = draw(_views_samples())
+    return Sample(sample.args, {"temperature": draw(st.sampled_from([0.5, 0.1]))})
+
+
+@st.composite
+def _info_nce_samples(draw):
+    layout = draw(st.sampled_from(["in-batch", "shared", "per-query"]))
+    query, positive = draw(_views_samples(min_rows=2 if layout == "in-batch" else 1)).args
+    n, d = query.shape
+    args = (query, positive)
+    if layout != "in-batch":
+        m = draw(st.integers(1, 3))
+        args += (draw(t((m, d) if layout == "shared" else (n, m, d), avoid=(0.0,), margin=0.3)),)
+    kwargs = {"temperature": draw(st.sampled_from([0.1, 0.5])), "reduction": draw(REDUCTION)}
+    return Sample(args, kwargs)
+
+
+def _np_info_nce(query, positive_key, negative_keys=None, temperature=0.1, reduction="mean"):
+    q, positive = _np_unit(query), _np_unit(positive_key)
+    if negative_keys is None:
+        logits, target = q @ positive.T, np.arange(len(q))
+    else:
+        negative = _np_unit(negative_keys)
+        negative_logits = q @ negative.T if negative.ndim == 2 else np.einsum("nd,nmd->nm", q, negative)
+        logits = np.concatenate([(q * positive).sum(1, keepdims=True), negative_logits], 1)
+        target = np.zeros(len(q), dtype=int)
+    return _np_reduce(_np_cross_entropy_rows(logits / temperature, target), reduction)
+
+
 LOSSES = [
     OpInfo("softmax", F.softmax, _softmax_samples(), lambda x, d: np.exp(_np_log_softmax(x, d))),
     OpInfo("log_softmax", F.log_softmax, _softmax_samples(), _np_log_softmax),
@@ -652,6 +713,14 @@ LOSSES = [
             lambda s: np.all(np.abs(_np_cos_rows(_np(s.args[0]), _np(s.args[1])) - s.kwargs["margin"]) > 0.05)
         ),
         _np_cosine_embedding,
+    ),
+    OpInfo("nt_xent", F.nt_xent, _nt_xent_samples(), _np_nt_xent),
+    OpInfo("info_nce", F.info_nce, _info_nce_samples(), _np_info_nce),
+    OpInfo(
+        "negative_cosine_similarity",
+        F.negative_cosine_similarity,
+        _views_samples(min_rows=1),
+        lambda p, z: -_np_cos_rows(p, z).mean(),
     ),
 ]
 
