@@ -171,6 +171,21 @@ def _transformer_seq2seq(fw, vocab=1000, d=128, heads=4, layers=3, ffn=512, max_
     return Seq2Seq()
 
 
+def _gru_lm(fw, vocab=65, embed=64, hidden=256):
+    class CharModel(fw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = fw.nn.Embedding(vocab, embed)
+            self.gru = fw.nn.GRU(embed, hidden, batch_first=True)
+            self.head = fw.nn.Linear(hidden, vocab)
+
+        def forward(self, ids):
+            out, _ = self.gru(self.embedding(ids))
+            return self.head(out).reshape(-1, vocab)
+
+    return CharModel()
+
+
 def _training_step(build, x, y, fw_name, device):
     """One SGD step of ``build(fw)`` on (x, y); minigrad's model starts from PyTorch's weights."""
     import torch
@@ -202,9 +217,10 @@ def _conv_flops(n, c_in, c_out, size, kernel, stride=1, groups=1):
     return 2 * n * out * out * c_out * (c_in // groups) * kernel * kernel
 
 
-def _workload(name, shape, build, x_shape, n_classes, flops, target, targets_shape=None, notes=()):
+def _workload(name, shape, build, x_shape, n_classes, flops, target, targets_shape=None, notes=(), token_ids=False):
+    """``token_ids``: the inputs are ids in 0..n_classes-1 (a language model) instead of floats."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(x_shape).astype(np.float32)
+    x = rng.integers(0, n_classes, x_shape) if token_ids else rng.standard_normal(x_shape).astype(np.float32)
     y = rng.integers(0, n_classes, targets_shape or x_shape[:1])
     return Workload(
         name,
@@ -281,14 +297,24 @@ def transformer_seq2seq(scale: int = 1, seq: int = 32, d: int = 128, ffn: int = 
     )
 
 
+def gru_lm(scale: int = 1, seq: int = 64, vocab: int = 65, embed: int = 64, hidden: int = 256) -> Workload:
+    batch = 32 * scale
+    flops = 2 * batch * seq * (3 * hidden * (embed + hidden) + hidden * vocab)
+    shape = f"character LM: batch {batch}, seq {seq}, vocab {vocab}, embedding {embed}, 1-layer GRU {hidden}"
+    return _workload(
+        "GRU LM", shape, _gru_lm, (batch, seq), vocab, flops, 1.5, targets_shape=(batch * seq,), token_ids=True
+    )
+
+
 # Training steps take a batch multiplier (8 on a GPU); the op-overhead chain does not.
-BATCHED = {"mlp", "resnet", "depthwise", "transformer", "lstm", "transformer_seq2seq"}
+BATCHED = {"mlp", "resnet", "depthwise", "transformer", "lstm", "gru_lm", "transformer_seq2seq"}
 WORKLOADS = {
     "mlp": mlp,
     "resnet": small_resnet,
     "depthwise": depthwise_separable,
     "transformer": transformer_layer,
     "lstm": lstm,
+    "gru_lm": gru_lm,
     "transformer_seq2seq": transformer_seq2seq,
     "overhead": op_overhead,
 }

@@ -44,6 +44,8 @@ from minigrad.ops.elementwise import (
     clone,
     cos,
     div,
+    erf,
+    erfc,
     exp,
     floor,
     log,

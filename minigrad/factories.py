@@ -19,7 +19,7 @@ def _size(size) -> tuple:
 
 
 def _where(dtype, device, default=None):
-    dtype = backend.numpy.dtype(dtype) if dtype is not None else (default or backend.get_default_dtype())
+    dtype = backend.check_dtype(dtype) if dtype is not None else (default or backend.get_default_dtype())
     device = backend.check_device(device) if device is not None else backend.get_default_device()
     return dtype, device, backend.module_for(device)
 
@@ -38,6 +38,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 def from_numpy(array) -> Tensor:
     """A tensor sharing memory with a NumPy array."""
+    backend.check_dtype(array.dtype, "from_numpy")
     return Tensor._make(array)
 
 

@@ -32,7 +32,7 @@ class Tensor:
         if device is None:
             device = "cuda" if backend.device_of(data) == "cuda" else backend.get_default_device()
         self.data = backend.as_array(
-            data, None if dtype is None else backend.numpy.dtype(dtype), backend.check_device(device)
+            data, None if dtype is None else backend.check_dtype(dtype), backend.check_device(device)
         )
         self.grad = self.grad_fn = self._version = self._base = self._hooks = None
         self._output_nr = 0
@@ -171,8 +171,8 @@ class Tensor:
             else:
                 dtype = arg
         out = self
-        if dtype is not None and backend.numpy.dtype(dtype) != self.dtype:
-            out = ops.elementwise.Cast.apply(out, dtype=backend.numpy.dtype(dtype))
+        if dtype is not None and backend.check_dtype(dtype, "to") != self.dtype:
+            out = ops.elementwise.Cast.apply(out, dtype=backend.check_dtype(dtype, "to"))
         if device is not None and backend.check_device(device) != self.device:
             out = ops.elementwise.ToDevice.apply(out, device=backend.check_device(device))
         return out
@@ -381,7 +381,7 @@ Tensor.__mod__ = _nd.remainder
 for _module, _names in (
     (
         _ew,
-        "add sub mul div neg pow exp log sqrt rsqrt abs sin cos tanh sigmoid relu clamp "
+        "add sub mul div neg pow exp log sqrt rsqrt abs sin cos tanh erf erfc sigmoid relu clamp "
         "maximum minimum sign floor ceil round clone",
     ),
     (_rd, "sum mean var std max min amax amin logsumexp prod cumsum sum_to"),

@@ -130,7 +130,8 @@ def broadcastable_shapes(num_shapes: int = 2, min_dims: int = 0, max_dims: int =
 
 
 def valid_dims(ndim: int, allow_none: bool = True, allow_tuple: bool = True, negative: bool = True):
-    """A ``dim`` argument valid for ``ndim`` dims: None, an int (maybe negative) or a tuple."""
+    """A ``dim`` argument valid for a reduction over ``ndim`` dims: None, an int (maybe negative)
+    or a tuple of them, the empty tuple included (every dim, as None, in PyTorch's reductions)."""
     if ndim == 0:
         return st.sampled_from([None] if allow_none else [0])
     low = -ndim if negative else 0
@@ -138,7 +139,7 @@ def valid_dims(ndim: int, allow_none: bool = True, allow_tuple: bool = True, neg
     if allow_none:
         options.append(st.none())
     if allow_tuple:
-        options.append(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple))
+        options.append(st.lists(st.integers(low, ndim - 1), max_size=ndim, unique_by=lambda d: d % ndim).map(tuple))
     return st.one_of(options)
 
 

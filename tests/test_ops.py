@@ -149,3 +149,29 @@ def test_backward_invariants(info, data):
     if nodes:  # a graph was recorded: it is spent
         with pytest.raises(RuntimeError, match="second time"):
             mg.autograd.backward(outputs, seeds)
+
+
+@pytest.mark.parametrize("info", _params(lambda info: info.exact))
+@given(data=st.data())
+def test_forward_exact_in_float64(info, data):
+    """Where the reference is float64-exact, so is the op: rtol 1e-12, not ref_rtol."""
+    sample = data.draw(info.samples, label="sample")
+    result = _outputs(info.op(*sample.args, **sample.kwargs))
+    expected = info.ref(*[_to_numpy(a) for a in sample.args], **sample.kwargs)
+    expected = list(expected) if isinstance(expected, (tuple, list)) else [expected]
+    for got, want in zip(result, expected):
+        assert got.dtype == mg.float64
+        np.testing.assert_allclose(got.detach().cpu().numpy(), want, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("info", _params(lambda info: info.singular is not None))
+@given(data=st.data())
+def test_removable_singularity_gives_finite_gradient(info, data):
+    """At a removable 0/0 of the derivative (std of equal values, 0**0, a norm of zeros) the
+    gradient is its finite limit, as in PyTorch, never nan or inf."""
+    sample = data.draw(info.singular, label="sample")
+    tensors, call = differentiable_call(info, sample)
+    outputs = [o for o in _outputs(call(*tensors)) if isinstance(o, mg.Tensor) and o.requires_grad]
+    grads = mg.grad(outputs, tensors, [mg.randn_like(o) for o in outputs], allow_unused=True)
+    for g in grads:
+        assert g is None or np.isfinite(mg.backend.to_numpy(g.data)).all(), f"{info.name}: gradient {g}"

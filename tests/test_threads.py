@@ -38,7 +38,9 @@ SPLIT = {
     "avg_pool2d",
     "batch_norm",
     "gelu",
-    "gelu_derivative",
+    "gelu_backward",
+    "erf",
+    "erfc",
     "relu",
 }
 _SPLIT_OPS = [pytest.param(info, id=info.name) for info in OPS if info.name in SPLIT]

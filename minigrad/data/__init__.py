@@ -6,6 +6,8 @@ and torchvision's names).
 - ``MNIST FashionMNIST CIFAR10 read_idx read_cifar_batch download`` and the embedded
   ``load_digits load_shakespeare load_en_es`` with ``train_test_split`` (datasets.py)
 - generated tasks ``dates scenes`` (synthetic.py)
+- text: ``Vocab char_tokenize word_tokenize detokenize BucketBatchSampler Seq2SeqTask Batch
+  dates_task en_es_task shakespeare_plays shakespeare_chars CharCorpus`` (text.py)
 """
 
 from minigrad.data import transforms
@@ -24,6 +26,20 @@ from minigrad.data.datasets import (
 )
 from minigrad.data.loader import DataLoader, default_collate
 from minigrad.data.synthetic import Scenes, dates, scenes
+from minigrad.data.text import (
+    Batch,
+    BucketBatchSampler,
+    CharCorpus,
+    Seq2SeqTask,
+    Vocab,
+    char_tokenize,
+    dates_task,
+    detokenize,
+    en_es_task,
+    shakespeare_chars,
+    shakespeare_plays,
+    word_tokenize,
+)
 
 __all__ = [
     "transforms",
@@ -46,4 +62,16 @@ __all__ = [
     "dates",
     "scenes",
     "Scenes",
+    "Vocab",
+    "char_tokenize",
+    "word_tokenize",
+    "detokenize",
+    "BucketBatchSampler",
+    "Seq2SeqTask",
+    "Batch",
+    "dates_task",
+    "en_es_task",
+    "shakespeare_plays",
+    "shakespeare_chars",
+    "CharCorpus",
 ]

@@ -29,12 +29,14 @@ _DATE_FORMATS = (
     "{day}.{month_number}.{year}",  # 4.3.1999
     "{weekday} {day} {month} {year}",  # thursday 4 march 1999 (lower case)
     "{month} {day} {year}",  # MARCH 4 1999 (upper case)
+    "{day:02d}-{mon}-{year}",  # 04-Mar-1999
+    "{mon}. {day}, {year}",  # Mar. 4, 1999
 )
 _FIRST_DAY, _LAST_DAY = datetime.date(1900, 1, 1).toordinal(), datetime.date(2099, 12, 31).toordinal()
 
 
 def format_date(date: datetime.date, style: int) -> str:
-    """``date`` written in human format number ``style`` (0 to 9, see ``_DATE_FORMATS``)."""
+    """``date`` written in human format number ``style`` (0 to 11, see ``_DATE_FORMATS``)."""
     month, weekday = _MONTHS[date.month - 1], _WEEKDAYS[date.weekday()]
     text = _DATE_FORMATS[style].format(
         weekday=weekday,
@@ -48,17 +50,27 @@ def format_date(date: datetime.date, style: int) -> str:
     return text.lower() if style == 8 else text.upper() if style == 9 else text
 
 
-def dates(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` pairs (human-written date, ISO date) such as ("Thursday, March 4, 1999", "1999-03-04"),
-    days uniform over 1900-2099, formats uniform over the ten in ``_DATE_FORMATS``."""
-    rng = np.random.default_rng(seed)
-    days = rng.integers(_FIRST_DAY, _LAST_DAY + 1, size=n)
-    styles = rng.integers(len(_DATE_FORMATS), size=n)
+def date_pairs(days, rng) -> list[tuple[str, str]]:
+    """(human-written date, ISO date) for each day ordinal in ``days``, each in a format drawn
+    uniformly by ``rng`` from the twelve in ``_DATE_FORMATS``."""
+    styles = rng.integers(len(_DATE_FORMATS), size=len(days))
     pairs = []
     for ordinal, style in zip(days.tolist(), styles.tolist()):
         date = datetime.date.fromordinal(ordinal)
         pairs.append((format_date(date, style), date.isoformat()))
     return pairs
+
+
+def dates(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` pairs (human-written date, ISO date) such as ("Thursday, March 4, 1999", "1999-03-04"),
+    days uniform over 1900-2099, formats uniform over the twelve in ``_DATE_FORMATS``."""
+    rng = np.random.default_rng(seed)
+    return date_pairs(rng.integers(_FIRST_DAY, _LAST_DAY + 1, size=n), rng)
+
+
+def calendar_days() -> range:
+    """The ordinals of every day that ``dates`` draws from (1900-01-01 to 2099-12-31)."""
+    return range(_FIRST_DAY, _LAST_DAY + 1)
 
 
 # ----------------------------------------------------------------------------- scenes

@@ -17,11 +17,14 @@ def normalize_dim(dim, ndim: int, op: str, extra: int = 0) -> int:
     return dim % size
 
 
-def normalize_dims(dim, ndim: int, op: str) -> tuple:
-    """``None`` (every dim), an int or a sequence of ints, as a sorted tuple of dims."""
+def normalize_dims(dim, ndim: int, op: str, reduction: bool = True) -> tuple:
+    """``None`` (every dim), an int or a sequence of ints, as a sorted tuple of dims. An empty
+    sequence means every dim to a reduction and none to a shape op, as in PyTorch."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
+    if not dims:
+        return tuple(range(ndim)) if reduction else ()
     if ndim == 0:  # PyTorch lets a 0-d tensor be reduced over dim 0 or -1
         for d in dims:
             normalize_dim(d, 0, op)

@@ -55,42 +55,22 @@ def _sigmoid(x):
     return out
 
 
-def _normal_cdf(x):
-    """Phi(x) on an array, from erfc's Chebyshev fit (Numerical Recipes' ``erfcc``):
-    relative error below 1.2e-7 everywhere, tails included. The constant term is moved by
-    3e-8 so that the fit gives erfc(0) = 1 exactly: Phi is then continuous (and smooth) at 0."""
-    xp = array_module(x)
-    # in place wherever possible: on large arrays a fresh buffer costs more than the arithmetic
-    shape, x = x.shape, x.reshape(-1)  # 1-d: ufuncs on 0-d arrays return scalars, which take no ``out=``
-    z = xp.abs(x)
-    z *= _SQRT_HALF
-    t = z * 0.5
-    t += 1
-    xp.reciprocal(t, out=t)
-    poly = t * 0.17087277
-    poly -= 0.82215223
-    for c in (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551226):
-        poly *= t
-        poly += c
-    z *= z
-    poly -= z
-    half_erfc = xp.exp(poly, out=poly)
-    half_erfc *= t
-    half_erfc *= 0.5  # erfc(|x| / sqrt 2) / 2 = Phi(-|x|)
-    # Phi(x) = half_erfc below 0 (exactly: the tail keeps its relative accuracy), 1 - half_erfc above
-    out = xp.multiply(half_erfc, -2, out=z)
-    out += 1
-    out *= x >= 0
-    out += half_erfc
-    return out.reshape(shape)
-
-
-def _gelu_gate(x, approximate):
-    """The factor gelu puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
-    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0)."""
+def _gelu_and_gate(x, approximate):
+    """gelu(x) and the factor it puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
+    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0). The exact form
+    multiplies in float64 and rounds once, so that float32 results stay within an ulp even where
+    Phi(x) itself is subnormal."""
     if approximate == "tanh":
-        return _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
-    return _normal_cdf(x)
+        gate = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
+        return x * gate, gate
+    if array_module(x) is not backend.numpy:  # pragma: no cover - GPU only
+        gate = backend.normal_cdf(x)
+        return x * gate, gate
+    x64 = x.astype(backend.float64, copy=False)
+    phi = backend.normal_cdf(x64, exact=x.dtype == backend.float64)
+    with backend.numpy.errstate(invalid="ignore"):  # gelu(-inf) = -inf * 0 is nan, as in PyTorch
+        out = phi * x64  # in float64, rounded once
+    return out.astype(x.dtype, copy=False), phi.astype(x.dtype, copy=False)
 
 
 def _gelu_derivative(x, gate, approximate):
@@ -116,34 +96,46 @@ class Gelu(Function):
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        self.gate = backend.in_chunks(lambda part: _gelu_gate(part, approximate), x)
-        return x * self.gate
+        out, self.gate = backend.in_chunks(lambda part: _gelu_and_gate(part, approximate), x, float64_work=True)
+        return out
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return grad * GeluDerivative.apply(x, approximate=self.approximate, gate=self.gate)
+        return GeluBackward.apply(grad, x, approximate=self.approximate, gate=self.gate)
 
 
-class GeluDerivative(Function):
-    """gelu'(x) = gate + x * gate', an op of its own so that gelu's backward is a few fast
-    passes and still differentiable (``gate``: gelu's, when it has it)."""
+class GeluBackward(Function):
+    """grad * gelu'(x), gelu'(x) = gate + x * gate': an op of its own so that gelu's backward is
+    one fused pass over cache-sized chunks, and still differentiable (``gate``: gelu's, when it
+    has it)."""
 
-    def forward(self, x, approximate, gate=None):
+    def forward(self, grad, x, approximate, gate=None):
         self.approximate = approximate
-        self.save_for_backward(x)
+        self.save_for_backward(grad, x)
         if gate is None:
-            return backend.in_chunks(lambda x: _gelu_derivative(x, _gelu_gate(x, approximate), approximate), x)
-        return backend.in_chunks(lambda x, gate: _gelu_derivative(x, gate, approximate), x, gate)
+            return backend.in_chunks(
+                lambda g, x: g * _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate),
+                grad,
+                x,
+                float64_work=True,
+            )
+        return backend.in_chunks(lambda g, x, gate: g * _gelu_derivative(x, gate, approximate), grad, x, gate)
 
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        if self.approximate == "tanh":
-            x2 = x * x
-            t = tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
-            slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)
-            curvature = (6 * _TANH_SCALE * _TANH_CUBIC) * x
-            return grad * (1 - t * t) * (slope + 0.5 * x * (curvature - 2 * t * slope * slope))
-        return grad * (2 - x * x) * exp(-0.5 * x * x) * _INV_SQRT_2PI
+    def backward(self, out_grad):
+        grad, x = self.saved_tensors
+        need_grad, need_x = self.needs_input_grad
+        by_grad = GeluBackward.apply(out_grad, x, approximate=self.approximate) if need_grad else None
+        return by_grad, (out_grad * grad * _gelu_second_derivative(x, self.approximate) if need_x else None)
+
+
+def _gelu_second_derivative(x: Tensor, approximate: str) -> Tensor:
+    if approximate == "tanh":
+        x2 = x * x
+        t = tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
+        slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x2)
+        curvature = (6 * _TANH_SCALE * _TANH_CUBIC) * x
+        return (1 - t * t) * (slope + 0.5 * x * (curvature - 2 * t * slope * slope))
+    return (2 - x * x) * exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
 class Silu(Function):

@@ -13,6 +13,8 @@ from minigrad.autograd import Function
 from minigrad.backend import array_module
 from minigrad.tensor import Tensor
 
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
 
 # ------------------------------------------------------------------------ arithmetic
 class Add(Function):
@@ -83,8 +85,11 @@ class Pow(Function):
         need_a, need_b = self.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            if isinstance(b, (int, float)) and b == 0:
-                grad_a = grad * 0.0  # d(x**0)/dx is 0, also at x == 0
+            # d(x**0)/dx is 0, also at x == 0 where b x^(b-1) reads 0 * inf (PyTorch's convention)
+            if isinstance(b, Tensor):
+                grad_a = grad * b * where((a == 0) & (b == 0), 1.0, a) ** (b - 1)
+            elif b == 0:
+                grad_a = grad * 0.0
             else:
                 grad_a = grad * b * a ** (b - 1)
         if need_b:
@@ -190,6 +195,35 @@ class Tanh(Function):
     def backward(self, grad):
         (out,) = self.saved_tensors
         return grad * (1 - out * out)
+
+
+class Erf(Function):
+    """The error function (Cody's rational approximations, backend.erf); erf'(x) = 2/sqrt(pi) exp(-x^2)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return backend.erf(_as_float(x))
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * _TWO_OVER_SQRT_PI * exp(-x * x)
+
+
+class Erfc(Function):
+    """1 - erf(x), accurate in the right tail where 1 - erf(x) would be 0."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return backend.erfc(_as_float(x))
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * -_TWO_OVER_SQRT_PI * exp(-x * x)
+
+
+def _as_float(x):
+    """Integer and bool arrays in the default float dtype, as PyTorch's floating-point functions take them."""
+    return x if x.dtype.kind == "f" else x.astype(backend.get_default_dtype())
 
 
 class Sigmoid(Function):
@@ -357,6 +391,7 @@ add, sub, mul, div, pow = _binary(Add), _binary(Sub), _binary(Mul), _binary(Div)
 maximum, minimum = _binary(Maximum), _binary(Minimum)
 neg, exp, log, sqrt, rsqrt, abs = _unary(Neg), _unary(Exp), _unary(Log), _unary(Sqrt), _unary(Rsqrt), _unary(Abs)
 sin, cos, tanh, sigmoid, relu = _unary(Sin), _unary(Cos), _unary(Tanh), _unary(Sigmoid), _unary(Relu)
+erf, erfc = _unary(Erf), _unary(Erfc)
 sign, floor, ceil, round = _unary(Sign), _unary(Floor), _unary(Ceil), _unary(Round)
 clone = _unary(Clone)
 subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg

@@ -44,7 +44,8 @@ def _matmul(a, b):
 
 
 class Einsum(Function):
-    """Einstein summation with explicit subscripts (``inputs`` -> ``output``)."""
+    """Einstein summation with explicit subscripts (``inputs`` -> ``output``); a letter may
+    repeat within an operand (its diagonal), never within the output."""
 
     def forward(self, *operands, inputs, output):
         self.inputs, self.output = inputs, output
@@ -55,27 +56,45 @@ class Einsum(Function):
 
     def backward(self, grad):
         operands = self.saved_tensors
-        grads = []
-        for i, need in enumerate(self.needs_input_grad):
-            if not need:
-                grads.append(None)
-                continue
-            others = [k for k in range(len(operands)) if k != i]
-            target = self.inputs[i]
-            # The gradient for operand i contracts the output gradient with the other operands.
-            available = set(self.output).union(*(self.inputs[k] for k in others))
-            reached = "".join(c for c in target if c in available)
-            g = Einsum.apply(
-                grad,
-                *(operands[k] for k in others),
-                inputs=(self.output, *(self.inputs[k] for k in others)),
-                output=reached,
-            )
-            if reached != target:  # letters summed away in operand i alone: broadcast back
-                kept = [s if c in available else 1 for c, s in zip(target, self.shapes[i])]
-                g = g.reshape(kept).expand(self.shapes[i])
-            grads.append(g)
-        return tuple(grads)
+        return tuple(
+            self._operand_grad(grad, operands, i) if need else None for i, need in enumerate(self.needs_input_grad)
+        )
+
+    def _operand_grad(self, grad, operands, i):
+        """The output gradient contracted with the other operands, laid out as operand i.
+
+        Letters of operand i that appear nowhere else were summed away: the gradient is constant
+        along them (broadcast back). A letter repeated in operand i read its diagonal: the
+        gradient lands on that diagonal, which is an einsum with identity matrices
+        (``"ii->"``: grad_ab = g_a delta_ab)."""
+        others = [k for k in range(len(operands)) if k != i]
+        target, shape = self.inputs[i], self.shapes[i]
+        sizes = dict(zip(target, shape))
+        available = set(self.output).union(*(self.inputs[k] for k in others))
+        letters = "".join(dict.fromkeys(target))  # each letter once, in order of appearance
+        reached = "".join(c for c in letters if c in available)
+        g = Einsum.apply(
+            grad,
+            *(operands[k] for k in others),
+            inputs=(self.output, *(self.inputs[k] for k in others)),
+            output=reached,
+        )
+        if reached != letters:
+            kept = [sizes[c] if c in available else 1 for c in letters]
+            g = g.reshape(kept).expand([sizes[c] for c in letters])
+        if letters == target:
+            return g
+        spare = iter(c for c in string.ascii_letters if c not in target)
+        layout, deltas = "", []  # operand i's subscripts with each repeat renamed, and c -> c' deltas
+        for position, c in enumerate(target):
+            if c in target[:position]:
+                renamed = next(spare)
+                layout += renamed
+                deltas.append(c + renamed)
+            else:
+                layout += c
+        eyes = [Tensor._make(array_module(g.data).eye(sizes[d[0]], dtype=g.dtype)) for d in deltas]
+        return Einsum.apply(g, *eyes, inputs=(letters, *deltas), output=layout)
 
 
 class Linear(Function):
@@ -102,7 +121,7 @@ class Linear(Function):
         if need_weight:  # sum over every leading dim: flatten them into one
             grad_weight = grad.reshape(-1, grad.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
         if need_bias:
-            grad_bias = grad.sum(tuple(range(grad.ndim - 1)))
+            grad_bias = grad.sum(tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
         return grad_x, grad_weight, grad_bias
 
 
@@ -135,26 +154,94 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 mm = bmm = matmul
 
 
-def einsum(equation: str, *operands) -> Tensor:
-    """``einsum("ij,jk->ik", a, b)``; ``...`` broadcasts; repeated letters within one operand are not supported."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
+def einsum(*args) -> Tensor:
+    """Einstein summation, with every form PyTorch's einsum takes:
+
+    - ``einsum("ij,jk->ik", a, b)``, or the operands as one list: ``einsum("ij,jk", [a, b])``;
+    - implicit output (no ``->``): the letters used once, in alphabetical order;
+    - ``...`` for broadcast dims; a letter repeated within an operand takes its diagonal
+      (``"ii->i"``, the trace ``"ii"``, ``"bii->bi"``);
+    - the sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` (``Ellipsis`` allowed).
+    """
+    if not args:
+        raise TypeError("einsum: expected an equation and operands, got nothing")
+    if isinstance(args[0], str):
+        equation, operands = args[0], args[1:]
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = tuple(operands[0])
+    else:
+        equation, operands = _sublist_equation(args)
     equation = equation.replace(" ", "")
     lhs, arrow, rhs = equation.partition("->")
     inputs = lhs.split(",")
     if len(inputs) != len(operands):
         raise RuntimeError(f"einsum: the equation names {len(inputs)} operands but {len(operands)} were given")
-    for subs in inputs:
-        letters = subs.replace("...", "")
-        if len(set(letters)) != len(letters):
-            raise NotImplementedError(f"einsum: repeated subscripts within one operand ({subs!r}) are not supported")
+    for op in operands:
+        if not isinstance(op, Tensor):
+            raise TypeError(f"einsum: operands must be Tensors, got {type(op).__name__}")
+    for subs in inputs + ([rhs] if arrow else []):
+        bad = set(subs.replace("...", "")) - set(string.ascii_letters)
+        if bad or subs.replace("...", "").count(".") or subs.count("...") > 1:
+            raise RuntimeError(f"einsum: invalid subscripts {subs!r} (letters a-z, A-Z and at most one '...')")
+    for subs, op in zip(inputs, operands):
+        named = len(subs.replace("...", ""))
+        if (op.ndim != named) if "..." not in subs else (op.ndim < named):
+            raise RuntimeError(
+                f"einsum: subscripts {subs!r} name {named} dims{' (plus ...)' if '...' in subs else ''} "
+                f"but the operand has shape {tuple(op.shape)}"
+            )
     spare = [c for c in string.ascii_letters if c not in equation]
     inputs, operands, batch = _expand_ellipsis(inputs, list(operands), spare)
+    _check_sizes(inputs, operands)
     if not arrow:  # implicit output: the batch letters, then letters used once, sorted
         counts = "".join(inputs)
         rhs = batch + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in batch))
     rhs = rhs.replace("...", batch)
+    if len(set(rhs)) != len(rhs):
+        raise RuntimeError(f"einsum: output subscripts {rhs!r} repeat a letter")
+    if set(rhs) - set("".join(inputs)):
+        raise RuntimeError(f"einsum: output subscript {sorted(set(rhs) - set(''.join(inputs)))[0]!r} is in no operand")
     return Einsum.apply(*operands, inputs=tuple(inputs), output=rhs)
+
+
+def _sublist_equation(args):
+    """``(a, [0, 1], b, [1, 2], [0, 2])`` -> ``("ab,bc->ac", (a, b))``."""
+    pairs = len(args) // 2
+    operands, sublists = args[0 : 2 * pairs : 2], args[1 : 2 * pairs : 2]
+    output = args[-1] if len(args) % 2 else None  # an odd count ends with the output sublist
+
+    def letters(sublist):
+        out = ""
+        for item in sublist:
+            if item is Ellipsis:
+                out += "..."
+            elif isinstance(item, int) and 0 <= item < 52:
+                out += string.ascii_letters[item]
+            else:
+                raise ValueError(f"einsum: sublist entries must be ints in [0, 52) or Ellipsis, got {item!r}")
+        return out
+
+    equation = ",".join(letters(s) for s in sublists)
+    if output is not None:
+        equation += "->" + letters(output)
+    return equation, operands
+
+
+def _check_sizes(inputs, operands):
+    """A letter repeated within an operand names dims of one size; across operands a size-1 dim
+    broadcasts, as in PyTorch."""
+    sizes = {}
+    for subs, op in zip(inputs, operands):
+        own = {}
+        for c, size in zip(subs, op.shape):
+            if own.setdefault(c, size) != size:
+                raise RuntimeError(
+                    f"einsum: subscript {c!r} is repeated in {subs!r} for dims of sizes {own[c]} and {size}"
+                )
+            if size != 1 and sizes.get(c, size) not in (1, size):
+                raise RuntimeError(f"einsum: subscript {c!r} names dims of sizes {sizes[c]} and {size}")
+            if sizes.get(c, 1) == 1:
+                sizes[c] = size
 
 
 def _expand_ellipsis(inputs, operands, spare):

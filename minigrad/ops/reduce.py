@@ -13,7 +13,7 @@ from minigrad import backend
 from minigrad.autograd import Function
 from minigrad.backend import array_module
 from minigrad.ops._dims import kept_shape, normalize_dim, normalize_dims
-from minigrad.ops.elementwise import maximum, minimum, sqrt, where
+from minigrad.ops.elementwise import maximum, minimum, where
 from minigrad.ops.nondiff import argmax, argmin
 from minigrad.tensor import Tensor
 
@@ -54,16 +54,57 @@ class Mean(Function):
 
 
 class Var(Function):
+    """Mean squared deviation, divided by ``count - correction`` (clamped at 0, as in PyTorch:
+    too few elements give nan or inf, not an error)."""
+
     def forward(self, x, dims, correction, keepdim):
         self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
-        self.divisor = math.prod(x.shape[d] for d in dims) - correction
+        self.divisor = _divisor(x, dims, correction)
         self.save_for_backward(x)
-        return x.var(axis=dims, ddof=correction, keepdims=keepdim)
+        return _variance(x, dims, self.divisor, keepdim)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        centered = x - x.mean(self.dims, keepdim=True)
-        return _spread(grad, self.shape, self.dims, self.keepdim) * centered * (2.0 / self.divisor)
+        scale = _reciprocal(self.divisor / 2)
+        return _spread(grad, self.shape, self.dims, self.keepdim) * _centered(x, self.dims) * scale
+
+
+class Std(Function):
+    """sqrt(var). Where the deviation is 0 (constant values, one element), the gradient
+    centered / (divisor std) is 0/0: it is taken as 0, its limit along any line, as PyTorch does."""
+
+    def forward(self, x, dims, correction, keepdim):
+        self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        self.divisor = _divisor(x, dims, correction)
+        out = array_module(x).sqrt(_variance(x, dims, self.divisor, keepdim))
+        self.save_for_backward(x, out)
+        return out
+
+    def backward(self, grad):
+        x, std = self.saved_tensors
+        spread = std != 0
+        scale = where(spread, grad / where(spread, std, 1.0), 0.0) * _reciprocal(self.divisor)
+        return _spread(scale, self.shape, self.dims, self.keepdim) * _centered(x, self.dims)
+
+
+def _divisor(x, dims, correction) -> int:
+    count = math.prod(x.shape[d] for d in dims)
+    return count - correction if count > correction else 0
+
+
+def _variance(x, dims, divisor, keepdim):
+    xp = array_module(x)
+    centered = x - x.mean(axis=dims, keepdims=True) if x.size else x
+    with xp.errstate(divide="ignore", invalid="ignore"):  # divisor 0 gives nan or inf, as in PyTorch
+        return xp.true_divide((centered * centered).sum(axis=dims, keepdims=keepdim), divisor)
+
+
+def _centered(x: Tensor, dims: tuple) -> Tensor:
+    return x - x.mean(dims, keepdim=True)
+
+
+def _reciprocal(divisor: float) -> float:
+    return 1 / divisor if divisor else math.inf
 
 
 class _ReduceExtremum(Function):
@@ -181,7 +222,11 @@ def var(input: Tensor, dim=None, *, correction: int = 1, keepdim: bool = False, 
 
 
 def std(input: Tensor, dim=None, *, correction: int = 1, keepdim: bool = False, unbiased=None) -> Tensor:
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    """Standard deviation, ``sqrt(var)``; its gradient is 0 where all values are equal."""
+    _need_float(input, "std")
+    if unbiased is not None:
+        correction = int(unbiased)
+    return Std.apply(input, dims=normalize_dims(dim, input.ndim, "std"), correction=correction, keepdim=keepdim)
 
 
 def amax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:

@@ -195,7 +195,7 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
 
 def squeeze(input: Tensor, dim=None) -> Tensor:
     """Drop size-1 dims (only those in ``dim`` when it is given; others are left alone)."""
-    dims = normalize_dims(dim, input.ndim, "squeeze")
+    dims = normalize_dims(dim, input.ndim, "squeeze", reduction=False)
     shape = tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1))
     return reshape(input, shape)
 
@@ -303,7 +303,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 
 
 def flip(input: Tensor, dims) -> Tensor:
-    dims = normalize_dims(dims, input.ndim, "flip")
+    dims = normalize_dims(dims, input.ndim, "flip", reduction=False)
     return Flip.apply(input, dims=dims) if dims else input
 
 

@@ -17,7 +17,7 @@ from nn.layers.activation import (
     Softplus,
     Tanh,
 )
-from nn.layers.attention import MultiheadAttention
+from nn.layers.attention import AdditiveAttention, DotProductAttention, MultiheadAttention, NadarayaWatson
 from nn.layers.conv import Conv1d, Conv2d, ConvTranspose2d, DeformConv2d
 from nn.layers.dropout import Dropout, Dropout2d, DropPath
 from nn.layers.linear import Linear

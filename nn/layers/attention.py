@@ -1,12 +1,103 @@
-"""MultiheadAttention with PyTorch's parameters, shapes and mask conventions."""
+"""Attention: the scoring functions of d2l's chapter (Nadaraya-Watson, additive, scaled dot
+product) and MultiheadAttention with PyTorch's parameters, shapes and mask conventions."""
 
 from __future__ import annotations
+
+import math
 
 import minigrad as mg
 import minigrad.functional as F
 from nn import init
 from nn.layers.linear import Linear
 from nn.module import Module, Parameter
+
+
+def masked_softmax(scores: mg.Tensor, mask: mg.Tensor | None, owner: Module) -> mg.Tensor:
+    """Softmax over keys of scores (B, Q, K); a bool mask (B, K) or (B, Q, K) marks with True the
+    keys that MAY be attended, the others get weight exactly 0."""
+    if mask is None:
+        return F.softmax(scores, dim=-1)
+    batch, queries, keys = scores.shape
+    if mask.dtype != mg.bool or tuple(mask.shape) not in ((batch, keys), (batch, queries, keys)):
+        raise RuntimeError(
+            f"{type(owner).__name__}: mask must be bool of shape ({batch}, {keys}) or ({batch}, {queries}, {keys}) "
+            f"for scores of shape {tuple(scores.shape)}, got {mask.dtype} of shape {tuple(mask.shape)}"
+        )
+    if mask.ndim == 2:
+        mask = mask.unsqueeze(1)
+    return F.softmax(mg.where(mask, scores, float("-inf")), dim=-1)
+
+
+class NadarayaWatson(Module):
+    """Nadaraya-Watson kernel regression: a softmax over keys of the Gaussian kernel
+    -||q - k||^2 / (2 h^2), so each query gets a weighted mean of the values.
+
+    The bandwidth h is fixed, or a parameter learned by gradient descent (learnable=True).
+    forward(queries (B, Q, d), keys (B, K, d), values (B, K, v), mask=None) -> (B, Q, v); a bool mask
+    (B, K) or (B, Q, K) marks with True the keys that MAY be attended. Keeps .attention_weights (B, Q, K).
+    """
+
+    def __init__(self, bandwidth: float = 1.0, learnable: bool = False):
+        super().__init__()
+        if bandwidth <= 0:
+            raise ValueError(f"NadarayaWatson: bandwidth must be positive, got {bandwidth}")
+        h = mg.tensor(float(bandwidth))
+        if learnable:
+            self.bandwidth = Parameter(h)
+        else:
+            self.register_buffer("bandwidth", h)
+        self.attention_weights = None
+
+    def forward(self, queries, keys, values, mask=None):
+        distances = ((queries.unsqueeze(2) - keys.unsqueeze(1)) ** 2).sum(-1)  # (B, Q, K)
+        self.attention_weights = masked_softmax(-distances / (2 * self.bandwidth**2), mask, self)
+        return self.attention_weights @ values
+
+    def extra_repr(self) -> str:
+        return f"bandwidth={self.bandwidth.item():.4g}, learnable={isinstance(self.bandwidth, Parameter)}"
+
+
+class AdditiveAttention(Module):
+    """Bahdanau's additive scoring: score(q, k) = w_v^T tanh(W_q q + W_k k), for queries and keys of
+    different sizes.
+
+    forward(queries (B, Q, query_size), keys (B, K, key_size), values (B, K, v), mask=None) -> (B, Q, v);
+    a bool mask (B, K) or (B, Q, K) marks with True the keys that MAY be attended. Keeps
+    .attention_weights (B, Q, K).
+    """
+
+    def __init__(self, key_size: int, query_size: int, num_hiddens: int, dropout: float = 0.0):
+        super().__init__()
+        self.W_k = Linear(key_size, num_hiddens, bias=False)
+        self.W_q = Linear(query_size, num_hiddens, bias=False)
+        self.w_v = Linear(num_hiddens, 1, bias=False)
+        self.dropout = dropout
+        self.attention_weights = None
+
+    def forward(self, queries, keys, values, mask=None):
+        features = (self.W_q(queries).unsqueeze(2) + self.W_k(keys).unsqueeze(1)).tanh()  # (B, Q, K, h)
+        scores = self.w_v(features).squeeze(-1)  # (B, Q, K)
+        self.attention_weights = masked_softmax(scores, mask, self)
+        return F.dropout(self.attention_weights, self.dropout, self.training) @ values
+
+
+class DotProductAttention(Module):
+    """Scaled dot-product scoring: score(q, k) = q . k / sqrt(d), for queries and keys of one size d.
+
+    forward(queries (B, Q, d), keys (B, K, d), values (B, K, v), mask=None) -> (B, Q, v); a bool mask
+    (B, K) or (B, Q, K) marks with True the keys that MAY be attended. Keeps .attention_weights (B, Q, K)
+    (so it computes them with primitive ops rather than the fused F.scaled_dot_product_attention).
+    """
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = dropout
+        self.attention_weights = None
+
+    def forward(self, queries, keys, values, mask=None):
+        scores = queries @ keys.mT / math.sqrt(queries.shape[-1])  # (B, Q, K)
+        self.attention_weights = masked_softmax(scores, mask, self)
+        return F.dropout(self.attention_weights, self.dropout, self.training) @ values
 
 
 def _as_additive(mask: mg.Tensor | None, dtype, name: str) -> mg.Tensor | None:

@@ -3,6 +3,10 @@
 Parameter names, shapes, gate order and initialisation are PyTorch's, so its weights load one to
 one. A layer projects the whole input sequence with one GEMM, then runs one GEMM and one fused
 pointwise op (minigrad/ops/rnn.py) per time step.
+
+Fed a ``PackedSequence`` (nn/utils/rnn.py), a layer runs step t on the ``batch_sizes[t]``
+sequences still running (a contiguous slice of the packed data), so each sequence's final state
+is the state after its own last step, as if it had run alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import minigrad.functional as F
 from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise, lstm_sequence
 from nn import init
 from nn.module import Module, Parameter
+from nn.utils.rnn import PackedSequence
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -92,7 +97,11 @@ class _RNNBase(Module):
         """input: (L, N, H_in), (N, L, H_in) with batch_first, or unbatched (L, H_in).
 
         Returns output (L, N, D*H) (or (N, L, D*H)) and h_n (num_layers*D, N, H); LSTM: (h_n, c_n).
+        A ``PackedSequence`` input gives a ``PackedSequence`` output and the final states of each
+        sequence, in the batch order it was packed from.
         """
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         directions = 2 if self.bidirectional else 1
         batched = input.ndim == 3
         batch_dim = 0 if self.batch_first else 1
@@ -142,6 +151,68 @@ class _RNNBase(Module):
             output = output.squeeze(batch_dim)
             h_n = tuple(h.squeeze(1) for h in h_n) if self.mode == "LSTM" else h_n.squeeze(1)
         return output, h_n
+
+    def _forward_packed(self, packed: PackedSequence, hx=None):
+        """input.data (sum(lengths), H_in) -> (PackedSequence of (sum(lengths), D*H), h_n)."""
+        directions = 2 if self.bidirectional else 1
+        batch_sizes = packed.batch_sizes.tolist()
+        n = batch_sizes[0]
+        state_shape = (self.num_layers * directions, n, self.hidden_size)
+        self._check_input(packed.data, hx, state_shape)
+        x = packed.data
+        if hx is None:
+            zeros = mg.zeros(*state_shape, dtype=x.dtype, device=x.device)
+            hx = (zeros, zeros) if self.mode == "LSTM" else zeros
+        states = list(hx) if self.mode == "LSTM" else [hx]  # [h_0] or [h_0, c_0]
+        if packed.sorted_indices is not None:  # the states follow their sequences into sorted order
+            states = [h.index_select(1, packed.sorted_indices) for h in states]
+        initial = [h.unbind(0) for h in states]
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                out, final = self._run_packed(x, batch_sizes, [s[index] for s in initial], index, bool(direction))
+                outputs.append(out)
+                finals.append(final)
+            x = outputs[0] if directions == 1 else mg.cat(outputs, dim=1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+
+        h_n = [mg.stack(list(parts)) for parts in zip(*finals)]  # LSTM: [h_n, c_n]
+        if packed.unsorted_indices is not None:
+            h_n = [h.index_select(1, packed.unsorted_indices) for h in h_n]
+        h_n = tuple(h_n) if self.mode == "LSTM" else h_n[0]
+        return PackedSequence(x, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), h_n
+
+    def _run_packed(self, x: mg.Tensor, batch_sizes: list, initial: list, index: int, reverse: bool):
+        """One direction over packed steps x (sum(lengths), H_in) from initial [h0] or [h0, c0],
+        each (N, H). Returns the outputs (sum(lengths), H) and the final [h] or [h, c].
+
+        The running state holds the rows of the sequences that have started; a sequence joins
+        (from its initial state) at its first step and is set aside after its last, so that step
+        t's GEMM and cell op see only its ``batch_sizes[t]`` rows.
+        """
+        weight_ih, weight_hh, bias_ih, bias_hh = self._params(index)
+        projected = F.linear(x, weight_ih, bias_ih)  # every step's input projection in one GEMM
+        starts = [0]
+        for size in batch_sizes[:-1]:
+            starts.append(starts[-1] + size)
+        state = [h[:0] for h in initial]
+        finished, outputs = [], []
+        for t in reversed(range(len(batch_sizes))) if reverse else range(len(batch_sizes)):
+            size, running = batch_sizes[t], state[0].shape[0]
+            if size > running:  # sequences whose first step this is (reverse direction)
+                state = [mg.cat([s, h[running:size]]) for s, h in zip(state, initial)]
+            elif size < running:  # sequences that ended at the step before (forward direction)
+                finished.append([s[size:] for s in state])
+                state = [s[:size] for s in state]
+            current = tuple(state) if self.mode == "LSTM" else state[0]
+            new = _step(self.mode, projected[starts[t] : starts[t] + size], current, weight_hh, bias_hh)
+            state = list(new) if self.mode == "LSTM" else [new]
+            outputs.append(state[0])
+        finals = [mg.cat([s, *parts[::-1]]) if parts else s for s, *parts in zip(state, *finished)]
+        return mg.cat(outputs[::-1] if reverse else outputs), finals
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

@@ -31,6 +31,7 @@ from nn.models.resnet import (
     resnet_small,
     se_resnet_small,
 )
+from nn.models.seq2seq import EncoderDecoder, Seq2Seq, Seq2SeqAttention, Seq2SeqEncoder
 from nn.models.ssd import SSD, ssd_small
 from nn.models.stargan_v2 import (
     AdainResBlk,

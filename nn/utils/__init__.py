@@ -1,4 +1,5 @@
-"""Gradient clipping, parameters as one vector, and the model inspection tools."""
+"""Gradient clipping, parameters as one vector, the model inspection tools, and ``nn.utils.rnn``
+(padded and packed variable-length sequences)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import minigrad as mg
 from minigrad import backend
 from minigrad.tensor import Tensor
+from nn.utils import rnn
 from nn.summary import (
     Summary,
     conv_layers,
@@ -83,6 +85,7 @@ __all__ = [
     "empirical_receptive_field",
     "measured_step_peak",
     "parameters_to_vector",
+    "rnn",
     "receptive_field",
     "summary",
     "vector_to_parameters",

@@ -44,6 +44,12 @@ class OpInfo:
     ref_rtol: float = 1e-6
     requires_cuda: bool = False
     covers: tuple = ()  # Functions this entry exercises when it cannot run here (cuda only)
+    # ref is float64-exact (NumPy's own function, or a high-precision value): in float64 the
+    # forward must match it to rtol 1e-12, not only to ref_rtol
+    exact: bool = False
+    # Samples at a removable singularity of the derivative (a 0/0 such as std's gradient where
+    # every value is equal): the gradient there must be finite, PyTorch's limit convention
+    singular: st.SearchStrategy | None = None
 
 
 def _collect() -> list:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 import minigrad.testing as mgt
@@ -58,6 +61,8 @@ def _reduce_samples(draw, dims=True, keepdim=True, distinct=False, low=-3.0, hig
 
 def _np_dims(kwargs):
     dim = kwargs.get("dim")
+    if dim == ():  # every dim to a reduction (PyTorch), none to NumPy
+        return None
     return dim if dim is None or isinstance(dim, tuple) else (dim,)
 
 
@@ -82,6 +87,16 @@ def _pow_samples(draw):
     if kind == "integer exponent":  # negative bases are fine for integer powers
         return Sample((draw(t(shape)), draw(st.sampled_from([1, 2, 3]))))
     return Sample((draw(st.sampled_from([0.5, 2.0, 3.0])), draw(t(shape, low=-2.0, high=2.0))))
+
+
+@st.composite
+def _pow_singular(draw):
+    """A base with zeros and an exponent with zeros: d(a**b)/da = b a^(b-1) reads 0 * inf at 0**0,
+    and d(a**b)/db = a^b log a reads 0 * -inf at 0**b. (An exponent in (0, 1) at a zero base is
+    a true singularity, inf as in PyTorch: not drawn.)"""
+    shape = draw(mgt.shapes(1, 2, 1, 3))
+    a, b = (draw(t(shape, low=1.0, high=2.0)).detach() * draw(hnp.arrays(np.bool_, shape)) for _ in range(2))
+    return Sample((a.requires_grad_(), b.requires_grad_()))
 
 
 @st.composite
@@ -120,16 +135,19 @@ ELEMENTWISE = [
     binary("div", mg.div, np.divide, avoid_b=(0.0,)),
     unary("rsub", lambda x: 2.0 - x, lambda x: 2.0 - x),
     unary("rdiv", lambda x: 2.0 / x, lambda x: 2.0 / x, avoid=(0.0,), margin=0.3),
-    unary("neg", mg.neg, np.negative),
-    OpInfo("pow", mg.pow, _pow_samples(), lambda a, b: np.power(a, b)),
-    unary("exp", mg.exp, np.exp),
-    unary("log", mg.log, np.log, low=0.1),
-    unary("sqrt", mg.sqrt, np.sqrt, low=0.1),
+    unary("neg", mg.neg, np.negative, exact=True),
+    OpInfo("pow", mg.pow, _pow_samples(), lambda a, b: np.power(a, b), singular=_pow_singular()),
+    unary("exp", mg.exp, np.exp, exact=True),
+    unary("log", mg.log, np.log, low=0.1, exact=True),
+    unary("sqrt", mg.sqrt, np.sqrt, low=0.1, exact=True),
     unary("rsqrt", mg.rsqrt, lambda x: 1 / np.sqrt(x), low=0.1),
-    unary("abs", mg.abs, np.abs, avoid=(0.0,)),
-    unary("sin", mg.sin, np.sin),
-    unary("cos", mg.cos, np.cos),
-    unary("tanh", mg.tanh, np.tanh),
+    unary("abs", mg.abs, np.abs, avoid=(0.0,), exact=True),
+    unary("sin", mg.sin, np.sin, exact=True),
+    unary("cos", mg.cos, np.cos, exact=True),
+    unary("tanh", mg.tanh, np.tanh, exact=True),
+    # math.erf / math.erfc are the C library's, correctly rounded or within an ulp
+    unary("erf", mg.erf, np.vectorize(math.erf, otypes=[float]), low=-6.0, high=6.0, exact=True),
+    unary("erfc", mg.erfc, np.vectorize(math.erfc, otypes=[float]), low=-6.0, high=27.0, exact=True),
     unary("sigmoid", mg.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
     unary("relu", mg.relu, lambda x: np.maximum(x, 0), avoid=(0.0,)),
     OpInfo("clamp", mg.clamp, _clamp_samples(), lambda x, min=None, max=None: np.clip(x, min, max)),
@@ -166,6 +184,19 @@ def _var_samples(draw):
     x = draw(t(mgt.shapes(1, 3, 2, 4), distinct=True))
     dim = draw(mgt.valid_dims(x.ndim))
     kwargs = {"correction": draw(st.sampled_from([0, 1])), "keepdim": draw(st.booleans())}
+    if dim is not None:
+        kwargs["dim"] = dim
+    return Sample((x,), kwargs)
+
+
+@st.composite
+def _constant_var_samples(draw):
+    """Every value equal (one element too, with correction 0): std's gradient reads 0/0 there."""
+    correction = draw(st.sampled_from([0, 1]))
+    shape = draw(mgt.shapes(0 if correction == 0 else 1, 3, 1 + correction, 3))
+    x = mg.full(shape, draw(st.floats(-3, 3)), dtype=mg.float64, requires_grad=True)
+    dim = draw(mgt.valid_dims(x.ndim))
+    kwargs = {"correction": correction, "keepdim": draw(st.booleans())}
     if dim is not None:
         kwargs["dim"] = dim
     return Sample((x,), kwargs)
@@ -247,8 +278,8 @@ def _np_sum_to(x, shape):
 REDUCTIONS = [
     reduction("sum", mg.sum, np.sum),
     reduction("mean", mg.mean, np.mean, min_side=1),
-    OpInfo("var", mg.var, _var_samples(), _np_var(np.var)),
-    OpInfo("std", mg.std, _var_samples(), _np_var(np.std)),
+    OpInfo("var", mg.var, _var_samples(), _np_var(np.var), singular=_constant_var_samples()),
+    OpInfo("std", mg.std, _var_samples(), _np_var(np.std), singular=_constant_var_samples()),
     reduction("amax", mg.amax, np.amax, distinct=True, min_side=1),
     reduction("amin", mg.amin, np.amin, distinct=True, min_side=1),
     reduction("max_full", lambda x: x.max(), np.max, dims=False, distinct=True, min_side=1),
@@ -617,6 +648,27 @@ EQUATIONS = {
     "...ij,...jk->...ik": [(3, 1, 2, 3), (2, 3, 2)],
     "ij,ij": [(2, 3), (2, 3)],
     "bhqd,bhkd->bhqk": [(1, 2, 3, 4), (1, 2, 2, 4)],
+    # a letter repeated within an operand: diagonals and traces
+    "ii->i": [(3, 3)],
+    "ii": [(3, 3)],
+    "bii->bi": [(2, 3, 3)],
+    "iij->j": [(2, 2, 3)],
+    "iji->ij": [(2, 3, 2)],
+    "iii->i": [(2, 2, 2)],
+    "...ii->...i": [(2, 1, 3, 3)],
+    "ii,jj->ij": [(2, 2), (3, 3)],
+    "ij,jj,jk->ik": [(2, 3), (3, 3), (3, 2)],
+    # implicit outputs, size-1 broadcasting, many operands
+    "ba": [(2, 3)],
+    "ij,ij->ij": [(1, 3), (2, 3)],
+    "a,b,c,d->abcd": [(2,), (1,), (2,), (3,)],
+    "i,i,i,i->": [(3,), (3,), (3,), (3,)],
+}
+SUBLISTS = {  # einsum(a, [0, 1], b, [1, 2], [0, 2]): the sublist form of the same equations
+    "ij,jk->ik": ([0, 1], [1, 2], [0, 2]),
+    "ii->i": ([0, 0], [0]),
+    "...ij,...jk->...ik": ([Ellipsis, 0, 1], [Ellipsis, 1, 2], [Ellipsis, 0, 2]),
+    "bii->bi": ([1, 0, 0], [1, 0]),
 }
 
 
@@ -624,6 +676,18 @@ EQUATIONS = {
 def _einsum_samples(draw):
     equation = draw(st.sampled_from(sorted(EQUATIONS)))
     return Sample((equation, *(draw(t(shape)) for shape in EQUATIONS[equation])))
+
+
+@st.composite
+def _einsum_sublist_samples(draw):
+    equation = draw(st.sampled_from(sorted(SUBLISTS)))
+    operands = [draw(t(shape)) for shape in EQUATIONS[equation]]
+    *inputs, output = SUBLISTS[equation]
+    return Sample(tuple(x for pair in zip(operands, inputs) for x in pair) + (output,))
+
+
+def _np_einsum_sublist(*args):
+    return np.einsum(*args)
 
 
 @st.composite
@@ -642,6 +706,7 @@ LINALG_OPS = [
     OpInfo("linear", mg.functional.linear, _linear_samples(), _np_linear),
     OpInfo("matmul", mg.matmul, _matmul_samples(), np.matmul),
     OpInfo("einsum", mg.einsum, _einsum_samples(), lambda eq, *ops: np.einsum(eq, *ops)),
+    OpInfo("einsum_sublist", mg.einsum, _einsum_sublist_samples(), _np_einsum_sublist),
 ]
 
 OPS = ELEMENTWISE + REDUCTIONS + SHAPE_OPS + INDEX_OPS + LINALG_OPS

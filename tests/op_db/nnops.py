@@ -11,15 +11,26 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 import minigrad.testing as mgt
-from minigrad.ops.activation import GeluDerivative
+from minigrad.ops.activation import GeluBackward
 from tests.op_db import OpInfo, Sample
 
-_erf = np.vectorize(math.erf)
+_erf, _erfc = np.vectorize(math.erf, otypes=[float]), np.vectorize(math.erfc, otypes=[float])
 SEED = 1234
 
 
 def t(shape, **kw):
     return mgt.tensors(shape=shape, contiguous=kw.pop("contiguous", None), **kw)
+
+
+@st.composite
+def _constant_first(draw, samples, values=None):
+    """``samples`` with every value of the first tensor set to one drawn constant: a zero
+    variance (norms) or a zero vector (normalize, cosine similarity) makes their derivative 0/0."""
+    sample = draw(samples)
+    x = sample.args[0]
+    value = draw(values if values is not None else st.floats(-2, 2))
+    constant = mg.full(x.shape, value, dtype=x.dtype, requires_grad=True)
+    return Sample((constant, *sample.args[1:]), sample.kwargs)
 
 
 def _np(x):
@@ -51,7 +62,7 @@ def _softplus(x, beta=1.0, threshold=20.0):
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+    return 0.5 * x * _erfc(-x / math.sqrt(2))
 
 
 def _gelu_derivative(x, approximate="none"):
@@ -60,6 +71,14 @@ def _gelu_derivative(x, approximate="none"):
         du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2)
         return 0.5 * (1 + np.tanh(u)) + 0.5 * x * (1 - np.tanh(u) ** 2) * du
     return 0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+@st.composite
+def _gelu_backward_samples(draw):
+    """An incoming gradient and gelu's input, of one shape."""
+    x = draw(t(mgt.shapes(0, 3, 1, 4)))
+    kwargs = draw(st.sampled_from([{}, {"approximate": "tanh"}]))
+    return Sample((draw(t(x.shape)), x), dict(kwargs))
 
 
 @st.composite
@@ -108,13 +127,13 @@ ACTIVATIONS = [
         F.gelu,
         _gelu,
         kwargs=st.sampled_from([{}, {"approximate": "tanh"}]).map(dict),
-        ref_rtol=3e-7,
+        exact=True,
     ),
-    _unary(
-        "gelu_derivative",
-        lambda x, approximate="none": GeluDerivative.apply(x, approximate=approximate),
-        _gelu_derivative,
-        kwargs=st.sampled_from([{}, {"approximate": "tanh"}]).map(dict),
+    OpInfo(
+        "gelu_backward",
+        lambda grad, x, approximate="none": GeluBackward.apply(grad, x, approximate=approximate),
+        _gelu_backward_samples(),
+        lambda grad, x, approximate="none": grad * _gelu_derivative(x, approximate),
         ref_atol=1e-6,
     ),
     _unary("silu", F.silu, lambda x: x * _sigmoid(x)),
@@ -312,12 +331,48 @@ def _np_normalize(x, p=2.0, dim=1, eps=1e-12):
 
 
 NORMS = [
-    OpInfo("batch_norm", _batch_norm, _batch_norm_samples(), _np_batch_norm),
-    OpInfo("layer_norm", F.layer_norm, _layer_norm_samples(), _np_layer_norm),
-    OpInfo("group_norm", F.group_norm, _group_norm_samples(), _np_group_norm),
-    OpInfo("instance_norm", F.instance_norm, _instance_norm_samples(), _np_instance_norm),
-    OpInfo("rms_norm", F.rms_norm, _layer_norm_samples(rms=True), _np_rms_norm),
-    OpInfo("normalize", F.normalize, _normalize_samples(), _np_normalize),
+    OpInfo(
+        "batch_norm",
+        _batch_norm,
+        _batch_norm_samples(),
+        _np_batch_norm,
+        singular=_constant_first(_batch_norm_samples()),
+    ),
+    OpInfo(
+        "layer_norm",
+        F.layer_norm,
+        _layer_norm_samples(),
+        _np_layer_norm,
+        singular=_constant_first(_layer_norm_samples()),
+    ),
+    OpInfo(
+        "group_norm",
+        F.group_norm,
+        _group_norm_samples(),
+        _np_group_norm,
+        singular=_constant_first(_group_norm_samples()),
+    ),
+    OpInfo(
+        "instance_norm",
+        F.instance_norm,
+        _instance_norm_samples(),
+        _np_instance_norm,
+        singular=_constant_first(_instance_norm_samples()),
+    ),
+    OpInfo(
+        "rms_norm",
+        F.rms_norm,
+        _layer_norm_samples(rms=True),
+        _np_rms_norm,
+        singular=_constant_first(_layer_norm_samples(rms=True), st.just(0.0)),
+    ),
+    OpInfo(
+        "normalize",
+        F.normalize,
+        _normalize_samples(),
+        _np_normalize,
+        singular=_constant_first(_normalize_samples(), st.just(0.0)),
+    ),
 ]
 
 
@@ -573,7 +628,13 @@ LOSSES = [
         _np_bce_logits,
     ),
     OpInfo("kl_div", F.kl_div, _kl_samples(), _np_kl),
-    OpInfo("cosine_similarity", F.cosine_similarity, _similarity_samples(), _np_cosine_similarity),
+    OpInfo(
+        "cosine_similarity",
+        F.cosine_similarity,
+        _similarity_samples(),
+        _np_cosine_similarity,
+        singular=_constant_first(_similarity_samples(), st.just(0.0)),
+    ),
     OpInfo("pairwise_distance", F.pairwise_distance, _distance_samples(), _np_distance),
     OpInfo("triplet_margin_loss", F.triplet_margin_loss, _triplet_samples().filter(_triplet_hinge_clear), _np_triplet),
     OpInfo(
