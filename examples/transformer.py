@@ -8,7 +8,7 @@ import math
 import minigrad.functional as F
 import nn
 from examples._common import Result, Timer, arguments, finish, parameters, progress, setup
-from examples._seq import METRICS, load_task, score, translate
+from examples._seq import METRICS, evaluate, load_task
 from minigrad.data.text import Vocab
 from nn.models import TransformerSeq2Seq
 
@@ -64,10 +64,8 @@ def main(argv=None) -> Result:
             warmup = min(args.warmup, steps // 4)
             print(f"{name}: {len(task.train)} training pairs, {epochs} epochs, {parameters(model):,} parameters")
             curves[f"{name} train loss"] = train(model, task, steps, args.batch_size, args.lr, warmup, name)
-            outputs = translate(model, task, beam_width=args.beam_width)  # decode_step reuses the KV cache
-            extra[f"{name} {METRICS[name]}"] = score(name, outputs, task)
-            for (source, target), output in list(zip(task.test, outputs))[:3]:
-                print(f"  {source!r} -> {output!r} (reference {target!r})")
+            # Greedy or beam search through decode_step, which reuses the KV cache.
+            extra[f"{name} {METRICS[name]}"] = evaluate(name, model, task, args.beam_width)
     first = f"{names[0]} {METRICS[names[0]]}"
     result = Result(first, extra.pop(first), curves, extra, timer.seconds)
     return finish(result, args, "Transformer seq2seq")
