@@ -140,6 +140,37 @@ def _lstm(fw, n_in=128, hidden=256, classes=1000):
     return Tagger()
 
 
+def _transformer_seq2seq(fw, vocab=1000, d=128, heads=4, layers=3, ffn=512, max_len=64):
+    """Token embeddings scaled by sqrt(d) plus a sinusoidal table, nn.Transformer (post-LN), a vocabulary head.
+    Input x: (B, 2, T) token ids, the source and the teacher-forced target; output (B * T, vocab) logits."""
+    position = np.arange(max_len)[:, None] / 10000 ** (np.arange(0, d, 2) / d)
+    table = np.stack([np.sin(position), np.cos(position)], -1).reshape(max_len, d).astype(np.float32)
+
+    class Seq2Seq(fw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_embed, self.tgt_embed = fw.nn.Embedding(vocab, d), fw.nn.Embedding(vocab, d)
+            self.transformer = fw.nn.Transformer(d, heads, layers, layers, ffn, dropout=0.1, batch_first=True)
+            self.generator = fw.nn.Linear(d, vocab)
+            self.register_buffer("pe", fw.lib.tensor(table), persistent=False)
+
+        def forward(self, x):
+            src, tgt = x[:, 0], x[:, 1]
+            length = tgt.shape[1]
+            causal = fw.lib.ones(length, length, dtype=fw.lib.bool, device=x.device).triu(1)
+            src_padding = src == 0
+            out = self.transformer(
+                self.src_embed(src) * d**0.5 + self.pe[: src.shape[1]],
+                self.tgt_embed(tgt) * d**0.5 + self.pe[:length],
+                tgt_mask=causal,
+                src_key_padding_mask=src_padding,
+                memory_key_padding_mask=src_padding,
+            )
+            return self.generator(out).reshape(-1, vocab)
+
+    return Seq2Seq()
+
+
 def _gru_lm(fw, vocab=65, embed=64, hidden=256):
     class CharModel(fw.nn.Module):
         def __init__(self):
@@ -243,6 +274,29 @@ def lstm(scale: int = 1, seq: int = 35, n_in: int = 128, hidden: int = 256, clas
     return _workload("LSTM", shape, _lstm, (batch, seq, n_in), classes, flops, 1.5, targets_shape=(batch * seq,))
 
 
+def transformer_seq2seq(scale: int = 1, seq: int = 32, d: int = 128, ffn: int = 512, layers: int = 3) -> Workload:
+    batch, vocab = 32 * scale, 1000
+    tokens = batch * seq
+    encoder = tokens * (4 * d * d + 2 * d * ffn) + 2 * batch * seq * seq * d
+    decoder = tokens * (8 * d * d + 2 * d * ffn) + 4 * batch * seq * seq * d
+    flops = 2 * (layers * (encoder + decoder) + tokens * d * vocab)
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, vocab, (batch, 2, seq))  # no padding (id 0), but the padding masks are built and applied
+    y = rng.integers(1, vocab, batch * seq)
+    shape = (
+        f"nn.Transformer {layers}+{layers} post-LN layers, batch {batch}, src/tgt {seq}, d {d}, 4 heads, FFN {ffn}, "
+        f"vocab {vocab}, causal and padding masks, dropout 0.1"
+    )
+    return Workload(
+        "Transformer seq2seq",
+        shape,
+        lambda device: _training_step(_transformer_seq2seq, x, y, "minigrad", device),
+        lambda device: _training_step(_transformer_seq2seq, x, y, "torch", device),
+        flops=3 * flops,
+        target=1.5,
+    )
+
+
 def gru_lm(scale: int = 1, seq: int = 64, vocab: int = 65, embed: int = 64, hidden: int = 256) -> Workload:
     batch = 32 * scale
     flops = 2 * batch * seq * (3 * hidden * (embed + hidden) + hidden * vocab)
@@ -253,7 +307,7 @@ def gru_lm(scale: int = 1, seq: int = 64, vocab: int = 65, embed: int = 64, hidd
 
 
 # Training steps take a batch multiplier (8 on a GPU); the op-overhead chain does not.
-BATCHED = {"mlp", "resnet", "depthwise", "transformer", "lstm", "gru_lm"}
+BATCHED = {"mlp", "resnet", "depthwise", "transformer", "lstm", "gru_lm", "transformer_seq2seq"}
 WORKLOADS = {
     "mlp": mlp,
     "resnet": small_resnet,
@@ -261,5 +315,6 @@ WORKLOADS = {
     "transformer": transformer_layer,
     "lstm": lstm,
     "gru_lm": gru_lm,
+    "transformer_seq2seq": transformer_seq2seq,
     "overhead": op_overhead,
 }

@@ -94,6 +94,14 @@ def score(task_name: str, outputs: list, task, split: str = "test") -> float:
     return sacrebleu.corpus_bleu(outputs, [references], lowercase=True).score
 
 
+def evaluate(name: str, model, task, beam_width: int = 1) -> float:
+    """The test-split figure of ``model`` on task ``name`` (exact match or BLEU); prints three translations."""
+    outputs = translate(model, task, beam_width=beam_width)
+    for (source, target), output in list(zip(task.test, outputs))[:3]:
+        print(f"  {source!r} -> {output!r} (reference {target!r})")
+    return score(name, outputs, task)
+
+
 @mg.no_grad()
 def save_attention_map(model, task, index: int, path: str, title: str = "") -> None:
     """The attention weights (output token x source token) of the model's greedy output for one test pair."""

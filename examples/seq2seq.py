@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from examples._common import Result, Timer, arguments, finish, parameters, setup
-from examples._seq import EPOCHS, METRICS, build, load_task, score, train, translate
+from examples._seq import EPOCHS, METRICS, build, evaluate, load_task, train
 
 
 def main(argv=None) -> Result:
@@ -19,10 +19,7 @@ def main(argv=None) -> Result:
             epochs = 1 if args.quick else args.epochs or EPOCHS[name]
             print(f"{name}: {len(task.train)} training pairs, {epochs} epochs, {parameters(model):,} parameters")
             curves[f"{name} train loss"] = train(model, task, epochs, args.batch_size, args.lr, f"{name}")
-            outputs = translate(model, task, beam_width=args.beam_width)
-            extra[f"{name} {METRICS[name]}"] = score(name, outputs, task)
-            for (source, target), output in list(zip(task.test, outputs))[:3]:
-                print(f"  {source!r} -> {output!r} (reference {target!r})")
+            extra[f"{name} {METRICS[name]}"] = evaluate(name, model, task, args.beam_width)
     first = f"{names[0]} {METRICS[names[0]]}"
     result = Result(first, extra.pop(first), curves, extra, timer.seconds)
     return finish(result, args, "GRU seq2seq")

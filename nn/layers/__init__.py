@@ -39,10 +39,13 @@ from nn.layers.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, A
 from nn.layers.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from nn.layers.sparse import Embedding
 from nn.layers.transformer import (
+    LearnedPositionalEncoding,
+    PositionalEncoding,
     Transformer,
     TransformerDecoder,
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+    deepnorm_constants,
 )
 from nn.layers.upsampling import PixelShuffle, PixelUnshuffle, Upsample

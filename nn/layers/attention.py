@@ -157,16 +157,35 @@ class MultiheadAttention(Module):
         if bias:
             init.zeros_(self.out_proj.bias)
 
-    def _project(self, query, key, value):
+    def _in_proj(self, x, i):
+        """The i-th input projection (0: query, 1: key, 2: value) of x (..., E)."""
         e = self.embed_dim
-        biases = (None,) * 3 if self.in_proj_bias is None else self.in_proj_bias.split(e)
         if self._qkv_same_embed_dim:
-            if query is key and key is value:  # self-attention: one GEMM for q, k and v
-                return F.linear(query, self.in_proj_weight, self.in_proj_bias).split(e, dim=-1)
-            weights = self.in_proj_weight.split(e)
+            weight = self.in_proj_weight[i * e : (i + 1) * e]
         else:
-            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
-        return tuple(F.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
+            weight = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[i]
+        bias = None if self.in_proj_bias is None else self.in_proj_bias[i * e : (i + 1) * e]
+        return F.linear(x, weight, bias)
+
+    def _project(self, query, key, value):
+        if self._qkv_same_embed_dim and query is key and key is value:  # self-attention: one GEMM for q, k and v
+            return F.linear(query, self.in_proj_weight, self.in_proj_bias).split(self.embed_dim, dim=-1)
+        return tuple(self._in_proj(x, i) for i, x in enumerate((query, key, value)))
+
+    def reset_deepnorm(self, beta: float) -> None:
+        """DeepNet's init: Xavier-normal with gain 1 for the query and key projections, gain beta for the
+        value and output projections (each (E, E) block of in_proj_weight counts as its own matrix)."""
+        blocks = [mg.empty(self.embed_dim, dim, device=self.out_proj.weight.device, dtype=self.out_proj.weight.dtype)
+                  for dim in (self.embed_dim, self.kdim, self.vdim)]  # fmt: skip
+        for block, gain in zip(blocks, (1.0, 1.0, beta)):
+            init.xavier_normal_(block, gain=gain)
+        with mg.no_grad():
+            if self._qkv_same_embed_dim:
+                self.in_proj_weight[...] = mg.cat(blocks)
+            else:
+                for weight, block in zip((self.q_proj_weight, self.k_proj_weight, self.v_proj_weight), blocks):
+                    weight[...] = block
+        init.xavier_normal_(self.out_proj.weight, gain=beta)
 
     def forward(
         self,
@@ -182,12 +201,12 @@ class MultiheadAttention(Module):
         batched = query.ndim == 3
         if query.ndim not in (2, 3) or query.shape[-1] != self.embed_dim:
             raise RuntimeError(
-                f"{self}: expected query of shape (L, N, {self.embed_dim}) or (L, {self.embed_dim}), "
+                f"{self._label}: expected query of shape (L, N, {self.embed_dim}) or (L, {self.embed_dim}), "
                 f"got {tuple(query.shape)}"
             )
         if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim or key.shape[:-1] != value.shape[:-1]:
             raise RuntimeError(
-                f"{self}: expected key (..., {self.kdim}) and value (..., {self.vdim}) of the same "
+                f"{self._label}: expected key (..., {self.kdim}) and value (..., {self.vdim}) of the same "
                 f"length, got {tuple(key.shape)} and {tuple(value.shape)}"
             )
         if not batched:
@@ -204,7 +223,7 @@ class MultiheadAttention(Module):
         length, n = query.shape[:2]
         source = key.shape[0]
         q, k, v = self._project(query, key, value)
-        q, k, v = (x.reshape(x.shape[0], n, self.num_heads, self.head_dim).permute(1, 2, 0, 3) for x in (q, k, v))
+        q, k, v = (self._split_heads(x, n) for x in (q, k, v))
 
         mask = self._merge_masks(attn_mask, key_padding_mask, is_causal, q.dtype, n, length, source)
         dropout = self.dropout if self.training else 0.0
@@ -227,6 +246,42 @@ class MultiheadAttention(Module):
                 weights = weights.squeeze(0)
         return (out if batched else out.squeeze(1)), weights
 
+    def forward_cached(self, query, key, cache: dict, key_padding_mask=None, is_causal=False, static_kv=False):
+        """Attention for incremental decoding, keeping the keys and values (key = value) in ``cache``.
+
+        query: (L, N, E) ((N, L, E) with batch_first): the new positions only. static_kv=False
+        (self-attention): the projected keys and values of key are appended to those cached, and
+        is_causal lets new query i see the cached keys and new keys 0..i. static_kv=True
+        (cross-attention): key's keys and values are computed on the first call and reused.
+        key_padding_mask (N, S): True marks keys that may NOT be attended. Returns the output only.
+        cache["k"], cache["v"]: (N, num_heads, S, head_dim).
+        """
+        if self.batch_first:
+            query, key = query.transpose(0, 1), (None if key is query else key.transpose(0, 1))
+            key = query if key is None else key
+        length, n = query.shape[:2]
+        if static_kv and "k" in cache:
+            q = self._in_proj(query, 0)
+        else:
+            q, k, v = self._project(query, key, key)
+            k, v = (self._split_heads(x, n) for x in (k, v))
+            if not static_kv and "k" in cache:
+                k, v = mg.cat([cache["k"], k], dim=2), mg.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        source = cache["k"].shape[2]
+        attn_mask = None
+        if is_causal and length > 1:  # the new queries sit at the end of the source
+            attn_mask = mg.ones(length, source, dtype=mg.bool, device=q.device).triu(source - length + 1)
+        mask = self._merge_masks(attn_mask, key_padding_mask, False, q.dtype, n, length, source)
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(self._split_heads(q, n), cache["k"], cache["v"], mask, dropout)
+        out = self.out_proj(out.permute(2, 0, 1, 3).reshape(length, n, self.embed_dim))
+        return out.transpose(0, 1) if self.batch_first else out
+
+    def _split_heads(self, x, n):
+        """(L, N, E) -> (N, num_heads, L, head_dim)."""
+        return x.reshape(x.shape[0], n, self.num_heads, self.head_dim).permute(1, 2, 0, 3)
+
     def _merge_masks(self, attn_mask, key_padding_mask, is_causal, dtype, n, length, source):
         """One additive mask broadcastable to (N, heads, L, S), or None."""
         if is_causal and attn_mask is None:
@@ -239,18 +294,24 @@ class MultiheadAttention(Module):
                 mask = mask.reshape(n, self.num_heads, length, source)
             else:
                 raise RuntimeError(
-                    f"{self}: attn_mask should have shape ({length}, {source}) or "
+                    f"{self._label}: attn_mask should have shape ({length}, {source}) or "
                     f"({n * self.num_heads}, {length}, {source}), got {tuple(attn_mask.shape)}"
                 )
         padding = _as_additive(key_padding_mask, dtype, "key_padding_mask")
         if padding is not None:
             if tuple(padding.shape) != (n, source):
                 raise RuntimeError(
-                    f"{self}: key_padding_mask should have shape ({n}, {source}), got {tuple(key_padding_mask.shape)}"
+                    f"{self._label}: key_padding_mask should have shape ({n}, {source}), "
+                    f"got {tuple(key_padding_mask.shape)}"
                 )
             padding = padding.reshape(n, 1, 1, source)
             mask = padding if mask is None else mask + padding
         return mask
+
+    @property
+    def _label(self) -> str:
+        """The module in one line, for error messages."""
+        return f"MultiheadAttention(embed_dim={self.embed_dim}, num_heads={self.num_heads})"
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"

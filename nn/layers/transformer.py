@@ -4,6 +4,7 @@ their stacks, and the full encoder-decoder Transformer."""
 from __future__ import annotations
 
 import copy
+import math
 
 import minigrad as mg
 import minigrad.functional as F
@@ -12,7 +13,7 @@ from nn.layers.attention import MultiheadAttention
 from nn.layers.dropout import Dropout
 from nn.layers.linear import Linear
 from nn.layers.norm import LayerNorm
-from nn.module import Module, ModuleList
+from nn.module import Module, ModuleList, Parameter
 
 
 def _activation(activation):
@@ -23,15 +24,98 @@ def _activation(activation):
     return getattr(F, activation)
 
 
+class _AddPositions(Module):
+    """Adds rows offset..offset+T of a (max_len, d_model) position table to x (B, T, d_model), then dropout."""
+
+    def __init__(self, d_model: int, max_len: int, dropout: float):
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x: mg.Tensor, offset: int = 0) -> mg.Tensor:
+        if x.ndim != 3 or x.shape[-1] != self.d_model:
+            raise RuntimeError(
+                f"{type(self).__name__}: expected x of shape (B, T, {self.d_model}), got {tuple(x.shape)}"
+            )
+        end = offset + x.shape[1]
+        if end > self.max_len:
+            raise ValueError(
+                f"{type(self).__name__}: a sequence of length {x.shape[1]} at offset {offset} needs {end} "
+                f"positions, more than max_len={self.max_len}"
+            )
+        return self.dropout(x + self.table[offset:end])
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, max_len={self.max_len}"
+
+
+class PositionalEncoding(_AddPositions):
+    """The sinusoidal position code of "Attention Is All You Need", added to x (B, T, C = d_model), then dropout.
+
+    PE[t, 2i] = sin(t / 10000^(2i/d_model)), PE[t, 2i+1] = cos(t / 10000^(2i/d_model)).
+    forward(x, offset=0): offset is the position of x's first step (for incremental decoding).
+    """
+
+    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0):
+        super().__init__(d_model, max_len, dropout)
+        position = mg.arange(max_len, dtype=mg.float64).unsqueeze(1)
+        frequency = (mg.arange(0, d_model, 2, dtype=mg.float64) * (-math.log(10000.0) / d_model)).exp()
+        angles = position * frequency  # (max_len, ceil(d_model / 2))
+        table = mg.stack([angles.sin(), angles.cos()], dim=-1).reshape(max_len, -1)[:, :d_model]
+        self.register_buffer("pe", table.to(mg.get_default_dtype()), persistent=False)
+
+    @property
+    def table(self) -> mg.Tensor:
+        return self.pe
+
+
+class LearnedPositionalEncoding(_AddPositions):
+    """A learned position embedding (max_len, d_model), N(0, 0.02^2) at init, added to x (B, T, C = d_model),
+    then dropout. forward(x, offset=0) as PositionalEncoding's."""
+
+    def __init__(self, d_model: int, max_len: int, dropout: float = 0.0):
+        super().__init__(d_model, max_len, dropout)
+        self.weight = Parameter(init.normal_(mg.empty(max_len, d_model), std=0.02))
+
+    @property
+    def table(self) -> mg.Tensor:
+        return self.weight
+
+
+def deepnorm_constants(num_encoder_layers: int = 0, num_decoder_layers: int = 0) -> dict:
+    """DeepNet's (alpha, beta) per stack (Wang et al. 2022, table 1): ``{"encoder": (a, b), "decoder": (a, b)}``,
+    with a key for each stack that has layers. alpha scales the residual, x = LN(alpha * x + G(x)); beta
+    is the Xavier gain of the feed-forward, value and output projections."""
+    n, m = num_encoder_layers, num_decoder_layers
+    if n < 0 or m < 0 or n + m == 0:
+        raise ValueError(f"deepnorm_constants: need a positive number of layers, got N={n}, M={m}")
+    if m == 0:
+        return {"encoder": ((2 * n) ** 0.25, (8 * n) ** -0.25)}
+    if n == 0:
+        return {"decoder": ((2 * m) ** 0.25, (8 * m) ** -0.25)}
+    return {
+        "encoder": (0.81 * (n**4 * m) ** (1 / 16), 0.87 * (n**4 * m) ** (-1 / 16)),
+        "decoder": ((3 * m) ** 0.25, (12 * m) ** -0.25),
+    }
+
+
 class _TransformerLayer(Module):
     """What encoder and decoder layers share: self-attention, the feed-forward block, and one
-    LayerNorm and dropout per residual block (2 in an encoder layer, 3 in a decoder layer)."""
+    LayerNorm and dropout per residual block (2 in an encoder layer, 3 in a decoder layer).
+
+    deepnorm=True (DeepNet, post-LN only): x = norm(alpha * x + block(x)) and the DeepNet init.
+    A layer on its own is a stack of one; its stack or nn.Transformer resets alpha and beta with
+    ``reset_deepnorm`` for the whole architecture.
+    """
 
     blocks = 2
+    role = "encoder"  # which of DeepNet's stacks the layer belongs to
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
-                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):  # fmt: skip
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None, deepnorm=False):  # fmt: skip
         super().__init__()
+        if deepnorm and norm_first:
+            raise ValueError(f"{type(self).__name__}: deepnorm=True is a post-LN layer; it needs norm_first=False")
         factory = {"device": device, "dtype": dtype}
         attention = {"dropout": dropout, "bias": bias, "batch_first": batch_first, **factory}
         self.self_attn = MultiheadAttention(d_model, nhead, **attention)
@@ -46,6 +130,29 @@ class _TransformerLayer(Module):
         for i in range(1, self.blocks + 1):
             setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _activation(activation)
+        self.deepnorm, self.alpha = deepnorm, 1.0
+        if deepnorm:
+            self.reset_deepnorm(*deepnorm_constants(**{f"num_{self.role}_layers": 1})[self.role])
+
+    def reset_deepnorm(self, alpha: float, beta: float) -> None:
+        """Set the residual scale alpha and re-initialise as DeepNet does: Xavier-normal with gain beta
+        for the feed-forward, value and output projections, gain 1 for queries and keys."""
+        self.alpha = alpha
+        for attention in (self.self_attn, getattr(self, "multihead_attn", None)):
+            if attention is not None:
+                attention.reset_deepnorm(beta)
+        for linear in (self.linear1, self.linear2):
+            init.xavier_normal_(linear.weight, gain=beta)
+
+    def _residual(self, x, blocks):
+        """x through each block with its residual connection and norm (norm1 goes with blocks[0], ...)."""
+        for i, block in enumerate(blocks, 1):
+            norm = getattr(self, f"norm{i}")
+            if self.norm_first:
+                x = x + block(norm(x))
+            else:
+                x = norm((x * self.alpha if self.deepnorm else x) + block(x))
+        return x
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
         out = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
@@ -60,34 +167,50 @@ class _TransformerLayer(Module):
 class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention and a feed-forward block, each with a residual connection and LayerNorm.
 
-    norm_first=False (the paper): x = norm(x + block(x)); norm_first=True (pre-LN): x = x + block(norm(x)).
-    src: (S, N, E), or (N, S, E) with batch_first.
+    norm_first=False (the paper): x = norm(x + block(x)); norm_first=True (pre-LN): x = x + block(norm(x));
+    deepnorm=True (DeepNet): x = norm(alpha * x + block(x)). src: (S, N, E), or (N, S, E) with batch_first.
     """
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        x = src
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff_block(x))
+        def self_attention(x):
+            return self._sa_block(x, src_mask, src_key_padding_mask, is_causal)
+
+        return self._residual(src, (self_attention, self._ff_block))
 
 
 class TransformerDecoderLayer(_TransformerLayer):
     """Masked self-attention, attention over the encoder's memory, and a feed-forward block."""
 
     blocks = 3
+    role = "decoder"
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):  # fmt: skip
-        x = tgt
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
-            return x + self._ff_block(self.norm3(x))
-        x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-        x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
-        return self.norm3(x + self._ff_block(x))
+        def self_attention(x):
+            return self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+
+        def cross_attention(x):
+            return self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+
+        return self._residual(tgt, (self_attention, cross_attention, self._ff_block))
+
+    def forward_step(self, tgt, memory, cache: dict, memory_key_padding_mask=None):
+        """Incremental decoding: tgt holds only the new positions, each attending causally to every earlier one.
+
+        tgt: (T_new, N, E) ((N, T_new, E) with batch_first); cache: a dict this call fills, kept between
+        calls: the self-attention keys and values of the prefix (grown each call) and the memory's keys
+        and values for cross-attention (computed on the first call).
+        """
+        self_cache, cross_cache = cache.setdefault("self", {}), cache.setdefault("cross", {})
+
+        def self_attention(x):
+            return self.dropout1(self.self_attn.forward_cached(x, x, self_cache, is_causal=True))
+
+        def cross_attention(x):
+            out = self.multihead_attn.forward_cached(x, memory, cross_cache, memory_key_padding_mask, static_kv=True)
+            return self.dropout2(out)
+
+        return self._residual(tgt, (self_attention, cross_attention, self._ff_block))
 
     def _mha_block(self, x, memory, attn_mask, key_padding_mask, is_causal):
         out = self.multihead_attn(x, memory, memory, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
@@ -95,13 +218,21 @@ class TransformerDecoderLayer(_TransformerLayer):
         return self.dropout2(out)
 
 
+def _reset_deepnorm(layers, constants: dict) -> None:
+    for layer in layers:
+        layer.reset_deepnorm(*constants[layer.role])
+
+
 class TransformerEncoder(Module):
-    """num_layers copies of encoder_layer, then an optional final norm."""
+    """num_layers copies of encoder_layer, then an optional final norm. Copies of a deepnorm layer get
+    DeepNet's encoder-only alpha and beta for N = num_layers."""
 
     def __init__(self, encoder_layer, num_layers, norm=None):
         super().__init__()
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers, self.norm = num_layers, norm
+        if getattr(encoder_layer, "deepnorm", False):
+            _reset_deepnorm(self.layers, deepnorm_constants(num_encoder_layers=num_layers))
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -111,12 +242,15 @@ class TransformerEncoder(Module):
 
 
 class TransformerDecoder(Module):
-    """num_layers copies of decoder_layer, then an optional final norm."""
+    """num_layers copies of decoder_layer, then an optional final norm. Copies of a deepnorm layer get
+    DeepNet's decoder-only alpha and beta for M = num_layers."""
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()
         self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
         self.num_layers, self.norm = num_layers, norm
+        if getattr(decoder_layer, "deepnorm", False):
+            _reset_deepnorm(self.layers, deepnorm_constants(num_decoder_layers=num_layers))
 
     def forward(
         self,
@@ -143,9 +277,21 @@ class TransformerDecoder(Module):
             )
         return self.norm(x) if self.norm is not None else x
 
+    def forward_step(self, tgt, memory, cache: list, memory_key_padding_mask=None):
+        """Incremental decoding of the new positions tgt with one cache dict per layer (see
+        ``TransformerDecoderLayer.forward_step``); ``cache`` starts as ``[{} for _ in layers]``."""
+        x = tgt
+        for layer, layer_cache in zip(self.layers, cache, strict=True):
+            x = layer.forward_step(x, memory, layer_cache, memory_key_padding_mask)
+        return self.norm(x) if self.norm is not None else x
+
 
 class Transformer(Module):
-    """The encoder-decoder Transformer of "Attention Is All You Need" (PyTorch's nn.Transformer)."""
+    """The encoder-decoder Transformer of "Attention Is All You Need" (PyTorch's nn.Transformer).
+
+    deepnorm=True builds DeepNet (post-LN layers with x = norm(alpha * x + block(x)) and its init,
+    alpha and beta of the encoder-decoder architecture from ``deepnorm_constants``).
+    """
 
     def __init__(
         self,
@@ -164,6 +310,7 @@ class Transformer(Module):
         bias=True,
         device=None,
         dtype=None,
+        deepnorm=False,
     ):
         super().__init__()
         options = dict(
@@ -176,6 +323,7 @@ class Transformer(Module):
             bias=bias,
             device=device,
             dtype=dtype,
+            deepnorm=deepnorm,
         )
         norm = {"eps": layer_norm_eps, "bias": bias, "device": device, "dtype": dtype}
         self.encoder = custom_encoder or TransformerEncoder(
@@ -188,6 +336,9 @@ class Transformer(Module):
         for p in self.parameters():  # PyTorch's nn.Transformer re-initialises every matrix
             if p.ndim > 1:
                 init.xavier_uniform_(p)
+        if deepnorm:
+            constants = deepnorm_constants(num_encoder_layers, num_decoder_layers)
+            _reset_deepnorm([*self.encoder.layers, *self.decoder.layers], constants)
 
     def forward(
         self,

@@ -44,6 +44,7 @@ from nn.models.stargan_v2 import (
     stargan_v2,
     stargan_v2_small,
 )
+from nn.models.transformer_seq2seq import TransformerSeq2Seq
 from nn.models.unet import UNet, unet_small
 from nn.models.vit import VisionTransformer, vit, vit_b_16, vit_b_32, vit_l_16, vit_tiny
 
