@@ -48,8 +48,9 @@ from minigrad.ops.loss import (
     triplet_margin_loss,
 )
 
-# self-supervised losses: NT-Xent, InfoNCE, SimSiam's negative cosine (ops/contrastive.py)
-from minigrad.ops.contrastive import info_nce, negative_cosine_similarity, nt_xent
+# self-supervised and ranking losses: NT-Xent, InfoNCE, multiple negatives ranking, SimSiam's
+# negative cosine (ops/contrastive.py)
+from minigrad.ops.contrastive import info_nce, multiple_negatives_ranking_loss, negative_cosine_similarity, nt_xent
 
 # attention (ops/attention.py)
 from minigrad.ops.attention import scaled_dot_product_attention

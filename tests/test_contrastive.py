@@ -1,5 +1,6 @@
-"""NT-Xent, InfoNCE and SimSiam's negative cosine: values, stability at tiny temperatures,
-errors, the modules, and PyTorch formulations of the same losses. The property tests
+"""NT-Xent, InfoNCE, the multiple negatives ranking loss, SimSiam's negative cosine and the
+metric-learning loss modules (TripletMarginLoss, CosineEmbeddingLoss): values, stability at tiny
+temperatures, errors, the modules, and PyTorch's modules or formulations of the same losses. The property tests
 (forward against NumPy, gradients, double backward) come from their op_db entries."""
 
 from __future__ import annotations
@@ -165,4 +166,69 @@ def test_info_nce_matches_torch(negatives_shape, reduction):
         lambda q, p, *k: F.info_nce(q, p, *k, temperature=0.1, reduction=reduction),
         lambda q, p, *k: _torch_info_nce(torch, q, p, k[0] if k else None, 0.1, reduction),
         arrays,
+    )
+
+
+def _torch_multiple_negatives_ranking(torch, anchors, positives, negatives, scale):
+    tf = torch.nn.functional
+    candidates = positives if negatives is None else torch.cat([positives, negatives])
+    scores = scale * tf.normalize(anchors, dim=1) @ tf.normalize(candidates, dim=1).T
+    return tf.cross_entropy(scores, torch.arange(len(anchors)))
+
+
+@pytest.mark.parametrize("hard_negatives", [False, True])
+def test_multiple_negatives_ranking_loss_matches_torch(hard_negatives):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    arrays = [rng.normal(size=(6, 5)), rng.normal(size=(6, 5))] + ([rng.normal(size=(3, 5))] if hard_negatives else [])
+    _compare(
+        torch,
+        lambda a, p, *n: nn.MultipleNegativesRankingLoss(scale=20.0)(a, p, *n),
+        lambda a, p, *n: _torch_multiple_negatives_ranking(torch, a, p, n[0] if n else None, 20.0),
+        arrays,
+    )
+
+
+def test_multiple_negatives_ranking_loss_is_info_nce_at_temperature_one_over_scale():
+    rng = np.random.default_rng(7)
+    a, p = mg.tensor(rng.normal(size=(5, 4))), mg.tensor(rng.normal(size=(5, 4)))
+    ranking = F.multiple_negatives_ranking_loss(a, p, scale=20.0, reduction="none")
+    np.testing.assert_allclose(ranking.data, F.info_nce(a, p, temperature=1 / 20, reduction="none").data, rtol=1e-12)
+
+
+def test_multiple_negatives_ranking_loss_errors():
+    with pytest.raises(RuntimeError, match=r"multiple_negatives_ranking_loss: needs a batch of at least 2.*\(1, 3\)"):
+        F.multiple_negatives_ranking_loss(mg.ones(1, 3), mg.ones(1, 3))
+    with pytest.raises(RuntimeError, match=r"negatives must have shape \(M, 3\).*\(2, 4\)"):
+        F.multiple_negatives_ranking_loss(mg.ones(2, 3), mg.ones(2, 3), mg.ones(2, 4))
+    with pytest.raises(ValueError, match="multiple_negatives_ranking_loss: scale must be positive, got -1"):
+        F.multiple_negatives_ranking_loss(mg.ones(2, 3), mg.ones(2, 3), scale=-1)
+
+
+def test_metric_learning_modules_gradcheck():
+    rng = np.random.default_rng(8)
+    a, p, n = (_leaf(rng.normal(size=(4, 3))) for _ in range(3))
+    target = mg.tensor(np.array([1, -1, 1, -1]))
+    assert mg.gradcheck(nn.TripletMarginLoss(margin=0.5, swap=True), (a, p, n))
+    assert mg.gradcheck(lambda x, y: nn.CosineEmbeddingLoss(margin=-0.9, reduction="sum")(x, y, target), (a, p))
+    assert mg.gradcheck(nn.MultipleNegativesRankingLoss(scale=5.0), (a, p, n))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_metric_learning_modules_match_torch(reduction):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    arrays = [rng.normal(size=(6, 5)) for _ in range(3)]
+    target = np.array([1, -1, 1, -1, -1, 1])
+    _compare(
+        torch,
+        nn.TripletMarginLoss(margin=2.0, p=1.5, swap=True, reduction=reduction),
+        torch.nn.TripletMarginLoss(margin=2.0, p=1.5, swap=True, reduction=reduction),
+        arrays,
+    )
+    _compare(
+        torch,
+        lambda x, y: nn.CosineEmbeddingLoss(margin=-0.2, reduction=reduction)(x, y, mg.tensor(target)),
+        lambda x, y: torch.nn.CosineEmbeddingLoss(margin=-0.2, reduction=reduction)(x, y, torch.tensor(target)),
+        arrays[:2],
     )

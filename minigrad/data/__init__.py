@@ -7,7 +7,7 @@ and torchvision's names).
   ``load_digits load_shakespeare load_en_es`` with ``train_test_split`` (datasets.py)
 - generated tasks ``dates scenes`` (synthetic.py)
 - text: ``Vocab char_tokenize word_tokenize detokenize BucketBatchSampler Seq2SeqTask Batch
-  dates_task en_es_task shakespeare_plays shakespeare_chars CharCorpus`` (text.py)
+  dates_task en_es_task shakespeare_plays shakespeare_chars CharCorpus mask_tokens`` (text.py)
 """
 
 from minigrad.data import transforms
@@ -36,6 +36,7 @@ from minigrad.data.text import (
     dates_task,
     detokenize,
     en_es_task,
+    mask_tokens,
     shakespeare_chars,
     shakespeare_plays,
     word_tokenize,
@@ -74,4 +75,5 @@ __all__ = [
     "shakespeare_plays",
     "shakespeare_chars",
     "CharCorpus",
+    "mask_tokens",
 ]

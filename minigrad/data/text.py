@@ -6,13 +6,14 @@
 - ``Seq2SeqTask`` with ``dates_task`` (characters) and ``en_es_task`` (words): pairs split into
   train/valid/test and batched as padded id tensors
 - ``shakespeare_chars``: the embedded plays as character ids, split by play
+- ``mask_tokens``: BERT's masked-LM corruption (15 % of the tokens; 80/10/10) and its labels
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -315,3 +316,48 @@ def shakespeare_chars(valid_play: str = "A MIDSUMMER NIGHT'S DREAM") -> CharCorp
         return Tensor(np.array(vocab.encode(text), dtype=backend.int64))
 
     return CharCorpus(train=ids(train_text), valid=ids(plays[valid_play]), vocab=vocab, valid_play=valid_play)
+
+
+# ------------------------------------------------------------------- masked language model
+IGNORE_INDEX = -100  # cross_entropy's default ignore_index: no loss at that position
+
+
+def mask_tokens(
+    input_ids: Tensor,
+    special_mask_or_ids: Tensor | Collection[int],
+    mask_id: int,
+    vocab_size: int,
+    probability: float = 0.15,
+    generator=None,
+) -> tuple[Tensor, Tensor]:
+    """BERT's masked-LM recipe: choose each non-special position with ``probability`` (15 %);
+    of the chosen, 80 % become ``mask_id``, 10 % a token drawn uniformly from the vocabulary and
+    10 % stay as they are (so the model cannot tell which inputs it must predict).
+
+    input_ids: (B, T) int. special_mask_or_ids: a bool (B, T) tensor, True where a position
+    must never be chosen (special tokens, padding), or the special token ids ([CLS], [SEP],
+    [PAD], ...). generator: a NumPy ``Generator`` (default: minigrad's, seeded by
+    ``mg.manual_seed``). Returns ``masked_input_ids (B, T)`` and ``labels (B, T)``: the original
+    id at the chosen positions, -100 (``cross_entropy``'s ignore_index) everywhere else.
+    """
+    if not 0 <= probability <= 1:
+        raise ValueError(f"mask_tokens: probability must be in [0, 1], got {probability}")
+    ids = input_ids.cpu().numpy()
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"mask_tokens: input_ids must be an integer tensor, got {ids.dtype}")
+    if isinstance(special_mask_or_ids, Tensor):
+        special = special_mask_or_ids.cpu().numpy().astype(bool)
+        if special.shape != ids.shape:
+            raise ValueError(
+                f"mask_tokens: the special mask must have the shape of input_ids {ids.shape}, got {special.shape}"
+            )
+    else:
+        special = np.isin(ids, np.asarray(list(special_mask_or_ids), dtype=ids.dtype))
+    rng = generator if generator is not None else backend.generator("cpu")
+    chosen = (rng.random(ids.shape) < probability) & ~special
+    fate = rng.random(ids.shape)  # < 0.8: [MASK]; 0.8 to 0.9: a random token; >= 0.9: unchanged
+    masked = np.where(chosen & (fate < 0.8), mask_id, ids)
+    random_token = chosen & (fate >= 0.8) & (fate < 0.9)
+    masked = np.where(random_token, rng.integers(0, vocab_size, ids.shape), masked).astype(ids.dtype)
+    labels = np.where(chosen, ids, IGNORE_INDEX).astype(backend.int64)
+    return Tensor(masked).to(input_ids.device), Tensor(labels).to(input_ids.device)

@@ -1,4 +1,5 @@
-"""Self-supervised losses: SimCLR's NT-Xent, CPC's InfoNCE and SimSiam's negative cosine.
+"""Self-supervised losses: SimCLR's NT-Xent, CPC's InfoNCE, Sentence-Transformers' multiple
+negatives ranking loss and SimSiam's negative cosine.
 
 The contrastive losses are cross-entropies over cosine similarities divided by a temperature:
 each anchor must pick its positive out of a row of candidates. They are compositions of
@@ -108,6 +109,41 @@ def info_nce(
         logits = cat([(q * positive).sum(1, keepdim=True), negative_logits], dim=1)  # (N, 1 + M)
         target = xp.zeros(n, dtype=xp.int64)
     return cross_entropy(logits / temperature, _class_indices(target, query), reduction=reduction)
+
+
+def multiple_negatives_ranking_loss(
+    anchors: Tensor,
+    positives: Tensor,
+    negatives: Tensor | None = None,
+    scale: float = 20.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Sentence-Transformers' ranking loss with in-batch negatives, ``anchors, positives: (N, D)``.
+
+    Anchor i's candidates are all N positives (its own is the right answer, the others its
+    negatives) and, when given, the hard ``negatives: (M, D)`` shared by every anchor; its loss
+    is the cross-entropy of ``scale * cos(anchor_i, candidate)`` over the N + M candidates.
+    ``info_nce`` with ``temperature = 1 / scale`` is the same loss without hard negatives.
+    """
+    name = "multiple_negatives_ranking_loss"
+    _check_reduction(name, reduction)
+    _check_rows(name, "anchors", anchors, 2 if negatives is None else 1)
+    _check_float(name, "positives", positives)
+    _check_same_shape(name, "anchors", anchors, "positives", positives)
+    if not scale > 0:
+        raise ValueError(f"{name}: scale must be positive, got {scale}")
+    candidates = positives
+    if negatives is not None:
+        _check_rows(name, "negatives", negatives, 1)
+        if negatives.shape[1] != anchors.shape[1]:
+            raise RuntimeError(
+                f"{name}: negatives must have shape (M, {anchors.shape[1]}) for anchors of shape "
+                f"{tuple(anchors.shape)}, got {tuple(negatives.shape)}"
+            )
+        candidates = cat([positives, negatives])  # (N + M, D)
+    scores = matmul(normalize(anchors, dim=1), normalize(candidates, dim=1).transpose(0, 1)) * scale  # (N, N + M)
+    target = array_module(anchors.data).arange(anchors.shape[0])
+    return cross_entropy(scores, _class_indices(target, anchors), reduction=reduction)
 
 
 def negative_cosine_similarity(p: Tensor, z: Tensor) -> Tensor:

@@ -24,15 +24,18 @@ from nn.layers.linear import Linear
 from nn.layers.loss import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
     HuberLoss,
     InfoNCELoss,
     KLDivLoss,
     L1Loss,
     MSELoss,
+    MultipleNegativesRankingLoss,
     NLLLoss,
     NTXentLoss,
     SmoothL1Loss,
+    TripletMarginLoss,
 )
 from nn.layers.norm import AdaIN, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, RMSNorm
 from nn.layers.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d

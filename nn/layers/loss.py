@@ -138,3 +138,44 @@ class InfoNCELoss(_Loss):
     def extra_repr(self) -> str:
         reduction = super().extra_repr()
         return f"temperature={self.temperature}" + (f", {reduction}" if reduction else "")
+
+
+class TripletMarginLoss(_Loss):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` of anchors, positives and negatives ``(N, D)``,
+    ``d`` the p-norm distance (see ``F.triplet_margin_loss``)."""
+
+    def __init__(
+        self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
+    ):
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: mg.Tensor, positive: mg.Tensor, negative: mg.Tensor) -> mg.Tensor:
+        return F.triplet_margin_loss(
+            anchor, positive, negative, self.margin, self.p, self.eps, self.swap, reduction=self.reduction
+        )
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``1 - cos(x1, x2)`` for pairs with target 1, ``max(cos(x1, x2) - margin, 0)`` for target -1
+    (see ``F.cosine_embedding_loss``)."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1: mg.Tensor, input2: mg.Tensor, target: mg.Tensor) -> mg.Tensor:
+        return F.cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class MultipleNegativesRankingLoss(_Loss):
+    """Cross-entropy of each anchor ``(N, D)`` picking its positive among all positives (in-batch
+    negatives) and optional hard negatives ``(M, D)``, over scaled cosine similarities
+    (Sentence-Transformers' loss; see ``F.multiple_negatives_ranking_loss``)."""
+
+    def __init__(self, scale: float = 20.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.scale = scale
+
+    def forward(self, anchors: mg.Tensor, positives: mg.Tensor, negatives: mg.Tensor | None = None) -> mg.Tensor:
+        return F.multiple_negatives_ranking_loss(anchors, positives, negatives, self.scale, self.reduction)

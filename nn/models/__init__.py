@@ -1,6 +1,15 @@
 """Every documented model, by name: ``nn.models.resnet18()`` or ``nn.models.build("resnet18")``."""
 
 from nn.models.abn import AttentionBranchNetwork, abn_resnet_small
+from nn.models.bert import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForSequenceClassification,
+    BertModel,
+    bert_base,
+    bert_small,
+)
 from nn.models.convnext import ConvNeXt, convnext_mini, convnext_small, convnext_tiny
 from nn.models.efficientnet import (
     EfficientNet,

@@ -663,6 +663,23 @@ def _np_info_nce(query, positive_key, negative_keys=None, temperature=0.1, reduc
     return _np_reduce(_np_cross_entropy_rows(logits / temperature, target), reduction)
 
 
+@st.composite
+def _ranking_negatives_samples(draw):
+    hard = draw(st.booleans())
+    anchors, positives = draw(_views_samples(min_rows=1 if hard else 2)).args
+    args = (anchors, positives)
+    if hard:
+        args += (draw(t((draw(st.integers(1, 3)), anchors.shape[1]), avoid=(0.0,), margin=0.3)),)
+    kwargs = {"scale": draw(st.sampled_from([20.0, 5.0])), "reduction": draw(REDUCTION)}
+    return Sample(args, kwargs)
+
+
+def _np_multiple_negatives_ranking(anchors, positives, negatives=None, scale=20.0, reduction="mean"):
+    candidates = positives if negatives is None else np.concatenate([positives, negatives])
+    scores = scale * _np_unit(anchors) @ _np_unit(candidates).T
+    return _np_reduce(_np_cross_entropy_rows(scores, np.arange(len(anchors))), reduction)
+
+
 LOSSES = [
     OpInfo("softmax", F.softmax, _softmax_samples(), lambda x, d: np.exp(_np_log_softmax(x, d))),
     OpInfo("log_softmax", F.log_softmax, _softmax_samples(), _np_log_softmax),
@@ -716,6 +733,12 @@ LOSSES = [
     ),
     OpInfo("nt_xent", F.nt_xent, _nt_xent_samples(), _np_nt_xent),
     OpInfo("info_nce", F.info_nce, _info_nce_samples(), _np_info_nce),
+    OpInfo(
+        "multiple_negatives_ranking_loss",
+        F.multiple_negatives_ranking_loss,
+        _ranking_negatives_samples(),
+        _np_multiple_negatives_ranking,
+    ),
     OpInfo(
         "negative_cosine_similarity",
         F.negative_cosine_similarity,
