@@ -109,8 +109,8 @@ def train(model: CharLM, train_ids, valid_ids, args, epochs: int, desc: str) -> 
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=4, cell="all", layers=1, hidden=256, embed=64, seq_len=64, batch_size=32,
-                     lr=3e-3, clip=1.0, dropout=0.0, temperature=0.8)  # fmt: skip
+    args = arguments(argv, epochs=4, cell="all", layers=1, hidden=512, embed=64, seq_len=64, batch_size=32,
+                     lr=3e-3, clip=1.0, dropout=0.2, temperature=0.8)  # fmt: skip
     setup(args)
     if args.cell not in ("all", *CELLS):
         raise SystemExit(f"char_lm: --cell must be one of all, {', '.join(CELLS)}; got {args.cell!r}")
