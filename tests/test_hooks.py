@@ -205,3 +205,13 @@ def test_backward_hooks_match_pytorch():
             np.testing.assert_allclose(a, b)
     np.testing.assert_allclose(mine[1], theirs[1])
     np.testing.assert_allclose(mine[2], theirs[2])
+
+
+def test_backward_hook_on_a_module_that_works_in_place():
+    relu, seen = nn.ReLU(inplace=True), []
+    relu.register_full_backward_hook(lambda m, gi, go: seen.append((gi[0].numpy(), go[0].numpy())))
+    a = mg.tensor([-1.0, 2.0], requires_grad=True)
+    (relu(a * 3) * mg.tensor([1.0, 5.0])).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [0.0, 15.0])
+    np.testing.assert_allclose(seen[0][0], [0.0, 5.0])
+    np.testing.assert_allclose(seen[0][1], [1.0, 5.0])
