@@ -15,3 +15,4 @@ from nn.module import (
 from nn.layers import *  # every layer, listed in nn/layers/__init__.py
 from nn import optim, utils  # (they build on the layers above)
 from nn import decoding, models
+from nn import modules

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import minigrad as mg
 from minigrad import backend
+from minigrad.autograd import Function, _link_view
 from minigrad.tensor import Tensor
 
 
@@ -51,17 +52,129 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         return super().__repr__()
 
 
-class _Hook:
-    """What register_*_hook returns: ``remove()`` takes the hook out again."""
+class RemovableHandle:
+    """What register_*_hook returns: ``remove()`` takes the hook out again (also on leaving a ``with``)."""
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict, hook):
+    def __init__(self, hooks: dict, entry, prepend: bool = False):
         self.hooks, self.id = hooks, next(self._ids)
-        hooks[self.id] = hook
+        hooks[self.id] = entry
+        if prepend:
+            hooks.move_to_end(self.id, last=False)
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+# Hooks every module runs, before its own: (hook, with_kwargs[, always_call]) by handle id.
+_global_forward_pre_hooks: OrderedDict = OrderedDict()
+_global_forward_hooks: OrderedDict = OrderedDict()
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """``hook(module, args)`` before every module's forward (and before its own pre-hooks)."""
+    return RemovableHandle(_global_forward_pre_hooks, (hook, False))
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
+    """``hook(module, args, output)`` after every module's forward (and before its own hooks)."""
+    return RemovableHandle(_global_forward_hooks, (hook, with_kwargs, always_call))
+
+
+class _ModuleBackwardHook(Function):
+    """Identity on a module's inputs (or outputs) whose backward hands the gradients to the
+    module's backward hooks, which may replace them."""
+
+    def forward(self, *arrays, on_grads):
+        self.on_grads = on_grads
+        return arrays
+
+    def backward(self, *grads):
+        return self.on_grads(grads)
+
+
+def _through_identity(values: tuple, on_grads):
+    """Pass the values that require grad through a ``_ModuleBackwardHook``: (their places, values)."""
+    places = [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
+    if not places:
+        return None, values
+    wrapped = _ModuleBackwardHook.apply(*(values[i] for i in places), on_grads=on_grads)
+    wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+    values = list(values)
+    for i, out in zip(places, wrapped):
+        _link_view(out, values[i])  # the identity shares memory (and so the version counter) with its input
+        values[i] = out
+    return places, tuple(values)
+
+
+def _spread(places: list, grads: tuple, n: int) -> tuple:
+    """The gradients of the tensors at ``places``, as one entry per value (None elsewhere)."""
+    full = [None] * n
+    for i, g in zip(places, grads):
+        full[i] = g
+    return tuple(full)
+
+
+class _BackwardHooks:
+    """One module call's backward hooks: the gradient of the outputs, kept until the inputs' arrives."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.pre_hooks = list(module._backward_pre_hooks.values())
+        self.hooks = list(module._backward_hooks.values())
+        self.grad_output = None
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        self.input_places, args = _through_identity(args, self.on_grad_input)
+        return args
+
+    def wrap_outputs(self, result):
+        single = not isinstance(result, tuple)
+        outputs = (result,) if single else result
+        self.n_outputs = len(outputs)
+        self.output_places, outputs = _through_identity(outputs, self.on_grad_output)
+        return outputs[0] if single else outputs
+
+    def on_grad_output(self, grads: tuple) -> tuple:
+        grad_output = _spread(self.output_places, grads, self.n_outputs)
+        for hook in self.pre_hooks:
+            grad_output = self._replaced(grad_output, hook(self.module, grad_output), "grad_output")
+        if self.input_places is None:  # no input needs a gradient: the hooks run now, on Nones
+            grad_input = (None,) * self.n_inputs
+            for hook in self.hooks:
+                changed = hook(self.module, grad_input, grad_output)
+                if changed is not None and any(g is not None for g in changed):
+                    raise RuntimeError(f"{type(self.module).__name__}: no input requires grad, so a backward "
+                                       "hook must return None (or only Nones)")  # fmt: skip
+        else:
+            self.grad_output = grad_output
+        return tuple(grad_output[i] for i in self.output_places)
+
+    def on_grad_input(self, grads: tuple) -> tuple:
+        if self.grad_output is None:  # the gradient reached the inputs without passing the outputs
+            return grads
+        grad_input = _spread(self.input_places, grads, self.n_inputs)
+        for hook in self.hooks:
+            grad_input = self._replaced(grad_input, hook(self.module, grad_input, self.grad_output), "grad_input")
+        self.grad_output = None
+        return tuple(grad_input[i] for i in self.input_places)
+
+    def _replaced(self, grads: tuple, changed, what: str) -> tuple:
+        if changed is None:
+            return grads
+        changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+        if len(changed) != len(grads):
+            raise RuntimeError(f"{type(self.module).__name__}: a backward hook returned {len(changed)} "
+                               f"{what} entries, expected {len(grads)}")  # fmt: skip
+        return changed
 
 
 class Module:
@@ -75,31 +188,79 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        for table in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks"):
+            object.__setattr__(self, table, OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            changed = hook(self, args)
-            if changed is not None:
-                args = changed if isinstance(changed, tuple) else (changed,)
-        result = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            changed = hook(self, args, result)
-            if changed is not None:
-                result = changed
+        if (self._forward_pre_hooks or self._forward_hooks or self._backward_pre_hooks or self._backward_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks):  # fmt: skip
+            return self._call_with_hooks(args, kwargs)
+        return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        """``__call__`` when any hook is registered: pre-hooks, forward, hooks, backward-hook nodes."""
+        for hook, with_kwargs in [*_global_forward_pre_hooks.values(), *self._forward_pre_hooks.values()]:
+            if with_kwargs:
+                changed = hook(self, args, kwargs)
+                if changed is not None:
+                    if not (isinstance(changed, tuple) and len(changed) == 2):
+                        raise RuntimeError(f"{type(self).__name__}: a forward pre-hook with kwargs must return "
+                                           f"None or a tuple (args, kwargs), got {type(changed).__name__}")  # fmt: skip
+                    args, kwargs = changed
+            else:
+                changed = hook(self, args)
+                if changed is not None:
+                    args = changed if isinstance(changed, tuple) else (changed,)
+        backward_hooks = None
+        if (self._backward_hooks or self._backward_pre_hooks) and mg.is_grad_enabled():
+            backward_hooks = _BackwardHooks(self)
+            args = backward_hooks.wrap_inputs(args)
+        hooks = [*_global_forward_hooks.values(), *self._forward_hooks.values()]
+        called = 0
+        try:
+            result = self.forward(*args, **kwargs)
+            for hook, with_kwargs, _ in hooks:
+                changed = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
+                called += 1
+                if changed is not None:
+                    result = changed
+        except Exception:
+            for hook, with_kwargs, always_call in hooks[called:]:  # the output is None: forward failed
+                if always_call:
+                    hook(self, args, kwargs, None) if with_kwargs else hook(self, args, None)
+            raise
+        if backward_hooks is not None:
+            result = backward_hooks.wrap_outputs(result)
         return result
 
-    def register_forward_pre_hook(self, hook) -> _Hook:
-        """``hook(module, args)``, before forward; it may return new args."""
-        return _Hook(self._forward_pre_hooks, hook)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` before forward; it may return new args (a tuple, or one value).
 
-    def register_forward_hook(self, hook) -> _Hook:
-        """``hook(module, args, output)``, after forward; it may return a new output."""
-        return _Hook(self._forward_hooks, hook)
+        With ``with_kwargs``: ``hook(module, args, kwargs)``, which may return ``(args, kwargs)``.
+        ``prepend`` runs it before the hooks already registered."""
+        return RemovableHandle(self._forward_pre_hooks, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, args, output)`` after forward; it may return a new output.
+
+        With ``with_kwargs``: ``hook(module, args, kwargs, output)``. ``always_call`` runs it
+        (with output None) even when forward raises."""
+        return RemovableHandle(self._forward_hooks, (hook, with_kwargs, always_call), prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` when the gradients of the outputs are known, before the
+        module's own backward; it may return a new grad_output (a tuple, one entry per output)."""
+        return RemovableHandle(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients of the inputs are computed;
+        it may return a new grad_input (one entry per positional input, None for non-tensors)."""
+        return RemovableHandle(self._backward_hooks, hook, prepend)
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:

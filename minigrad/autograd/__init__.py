@@ -14,6 +14,8 @@ any forward computation, which is what makes double backward work for every op.
 from __future__ import annotations
 
 import functools
+import os
+import traceback
 import weakref
 
 from minigrad import backend
@@ -83,6 +85,109 @@ class set_grad_enabled:
 
     def __exit__(self, *exc):
         _set_grad_enabled(self._prev)
+
+
+# ------------------------------------------------------------------------ anomaly mode
+# Off by default: then the only cost is this one flag, read once per op and once per node.
+_anomaly_enabled = False
+_anomaly_check_nan = True
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly_enabled
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return _anomaly_check_nan
+
+
+def _set_anomaly(mode: bool, check_nan: bool) -> None:
+    global _anomaly_enabled, _anomaly_check_nan
+    _anomaly_enabled, _anomaly_check_nan = bool(mode), bool(check_nan)
+
+
+class detect_anomaly:
+    """Inside, every recorded op keeps the traceback of the line that created it, and the first
+    op whose output (forward) or input gradient (backward) holds NaN/inf raises, naming the op,
+    the input and that line. Slow: for finding a bug, not for training."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self._prev = (_anomaly_enabled, _anomaly_check_nan)
+        _set_anomaly(True, self.check_nan)
+
+    def __exit__(self, *exc):
+        _set_anomaly(*self._prev)
+
+
+class set_detect_anomaly:
+    """``set_detect_anomaly(True)`` turns anomaly mode on at once; as a context it restores."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        self._prev = (_anomaly_enabled, _anomaly_check_nan)
+        _set_anomaly(mode, check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set_anomaly(*self._prev)
+
+
+_LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the minigrad package
+
+
+def _user_stack() -> list:
+    """Where an op is being created, without the engine's own frames."""
+    return [f for f in traceback.extract_stack() if not f.filename.startswith(_LIBRARY)]
+
+
+def _format_stack(stack) -> str:
+    return "".join(traceback.format_list(stack)) if stack else "  (no frames outside minigrad)\n"
+
+
+def _non_finite(array) -> str | None:
+    """'nan', 'inf' or None for a floating array."""
+    if array.dtype.kind not in "fc":
+        return None
+    xp = backend.array_module(array)
+    if bool(xp.isnan(array).any()):
+        return "nan"
+    return "inf" if bool(xp.isinf(array).any()) else None
+
+
+def _check_forward(fn, inputs, outputs) -> None:
+    fn._anomaly_stack = stack = _user_stack()
+    if not _anomaly_check_nan:
+        return
+    for i, out in enumerate(outputs):
+        bad = _non_finite(out)
+        if bad is None:
+            continue
+        carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
+                    if isinstance(x, Tensor) and (b := _non_finite(x.data))]  # fmt: skip
+        source = "; ".join(carriers) if carriers else "every input is finite"
+        raise RuntimeError(
+            f"anomaly mode: {fn.name} produced {bad} in output {i} "
+            f"({source}). The op was created at:\n{_format_stack(stack)}"
+        )
+
+
+def _check_backward(node, input_grads) -> None:
+    for i, g in enumerate(input_grads):
+        bad = None if g is None else _non_finite(g.data)
+        if bad is not None:
+            stack = node.__dict__.get("_anomaly_stack")
+            where = (
+                f"The forward op was created at:\n{_format_stack(stack)}"
+                if stack is not None
+                else "(its forward ran with anomaly mode off, so where it was created is unknown)"
+            )
+            raise RuntimeError(
+                f"anomaly mode: {node.name}.backward returned {bad} in the gradient for input {i}. {where}"
+            )
 
 
 # --------------------------------------------------------------------- saved tensors
@@ -255,6 +360,8 @@ class Function:
             if fn._to_save is not None:
                 fn._saved = tuple(_pack(a, inputs, arrays, raw, results) for a in fn._to_save)
         del fn._to_save
+        if _anomaly_enabled:
+            _check_forward(fn, inputs, outputs)
         return results[0] if len(results) == 1 else tuple(results)
 
 
@@ -444,8 +551,10 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
 
     needed = _needed_nodes(order, capture_keys) if capture_keys is not None else None
 
-    previous_mode = _grad_enabled
+    previous_mode, anomaly = _grad_enabled, (_anomaly_enabled, _anomaly_check_nan)
     _set_grad_enabled(create_graph)
+    if anomaly[0]:  # the ops inside backward formulas are checked as the node's gradients, not one by one
+        _set_anomaly(False, anomaly[1])
     try:
         for node in order:
             grads = buffers.pop(node, None)
@@ -458,15 +567,16 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
                         if (node, nr) in capture_keys and g is not None:
                             captured[(node, nr)] = g
                 if needed is None or node in needed:
-                    _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out)
+                    _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly)
             if not retain_graph:
                 node.release()
     finally:
         _set_grad_enabled(previous_mode)
+        _set_anomaly(*anomaly)
     return captured
 
 
-def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out):
+def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly):
     """Call one node's backward and route each input's gradient along its edge."""
     if create_graph or not node.array_backward:
         input_grads = node.backward(*grads)
@@ -480,6 +590,8 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
             None if a is None else Tensor._make(a if backend.is_array(a) else backend.array_module(like).asarray(a))
             for a in (arrays if type(arrays) is tuple else (arrays,))
         )
+    if anomaly[0] and anomaly[1]:
+        _check_backward(node, input_grads)
     edges = node.next_edges
     if len(input_grads) != len(edges):
         raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients for {len(edges)} inputs")
@@ -605,4 +717,5 @@ def retain_grad_hook(tensor):
     return hook
 
 
+from minigrad.autograd import functional  # noqa: E402,F401  (mg.autograd.functional, as in PyTorch)
 from minigrad.tensor import Tensor  # noqa: E402  (Tensor builds on Function: import after it)
