@@ -115,4 +115,4 @@ clip = clamp
 __version__ = "0.1.0"
 from minigrad import functional  # noqa: E402,F401  (registers every op family)
 from minigrad.serialization import load, save  # noqa: E402
-from minigrad import viz  # noqa: E402,F401  (mg.viz.graph)
+from minigrad import profiler, viz  # noqa: E402,F401  (mg.profiler.profile, mg.viz.graph)

@@ -87,6 +87,11 @@ class set_grad_enabled:
         _set_grad_enabled(self._prev)
 
 
+# ------------------------------------------------------------------------ profiler
+# The open ``minigrad.profiler.profile`` or None: read once per op and once per node.
+_profiler = None
+
+
 # ------------------------------------------------------------------------ anomaly mode
 # Off by default: then the only cost is this one flag, read once per op and once per node.
 _anomaly_enabled = False
@@ -312,6 +317,8 @@ class Function:
 
     def release(self) -> None:
         """Free everything the node holds (saved arrays, edges): the graph is spent."""
+        if _profiler is not None:
+            _profiler._release(self)
         self.__dict__.clear()
         self._freed = True
 
@@ -339,7 +346,7 @@ class Function:
         fn._to_save = None
         fn.needs_input_grad = tuple(needs)
         try:
-            out = fn.forward(*arrays, **params)
+            out = fn.forward(*arrays, **params) if _profiler is None else _profiler._forward(fn, arrays, params)
         except (ValueError, IndexError, TypeError) as error:
             raise _op_error(cls.__name__, error, inputs) from error
 
@@ -567,7 +574,11 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
                         if (node, nr) in capture_keys and g is not None:
                             captured[(node, nr)] = g
                 if needed is None or node in needed:
-                    _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly)
+                    args = (grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly)
+                    if _profiler is None:
+                        _run_node(node, *args)
+                    else:
+                        _profiler._backward(node, _run_node, *args)
             if not retain_graph:
                 node.release()
     finally:
