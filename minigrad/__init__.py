@@ -115,3 +115,5 @@ clip = clamp
 __version__ = "0.1.0"
 from minigrad import functional  # noqa: E402,F401  (registers every op family)
 from minigrad.serialization import load, save  # noqa: E402
+from minigrad import amp  # noqa: E402  (after the ops: its autocast lists name them)
+from minigrad.amp import autocast  # noqa: E402
