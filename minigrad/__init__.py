@@ -116,3 +116,5 @@ __version__ = "0.1.0"
 from minigrad import functional  # noqa: E402,F401  (registers every op family)
 from minigrad.serialization import load, save  # noqa: E402
 from minigrad import profiler, viz  # noqa: E402,F401  (mg.profiler.profile, mg.viz.graph)
+from minigrad import amp  # noqa: E402  (after the ops: its autocast lists name them)
+from minigrad.amp import autocast  # noqa: E402

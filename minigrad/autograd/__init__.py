@@ -29,6 +29,16 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+# Autocast (minigrad.amp): None when off, else the function ``(op class, inputs) -> inputs`` that
+# casts an op's inputs to the dtype its autocast list asks for. Read once per op.
+_autocast = None
+
+
+def _set_autocast(cast_inputs) -> None:
+    global _autocast
+    _autocast = cast_inputs
+
+
 def _set_grad_enabled(mode: bool) -> None:
     global _grad_enabled
     _grad_enabled = bool(mode)
@@ -328,6 +338,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on ``inputs`` and, when gradients are needed, record it."""
+        if _autocast is not None:
+            inputs = _autocast(cls, inputs)
         arrays = []
         needs = []
         for x in inputs:
@@ -558,8 +570,9 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
 
     needed = _needed_nodes(order, capture_keys) if capture_keys is not None else None
 
-    previous_mode, anomaly = _grad_enabled, (_anomaly_enabled, _anomaly_check_nan)
+    previous_mode, anomaly, autocast = _grad_enabled, (_anomaly_enabled, _anomaly_check_nan), _autocast
     _set_grad_enabled(create_graph)
+    _set_autocast(None)  # backward runs each op in the dtypes its forward used
     if anomaly[0]:  # the ops inside backward formulas are checked as the node's gradients, not one by one
         _set_anomaly(False, anomaly[1])
     try:
@@ -584,6 +597,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
     finally:
         _set_grad_enabled(previous_mode)
         _set_anomaly(*anomaly)
+        _set_autocast(autocast)
     return captured
 
 

@@ -2,6 +2,7 @@
 and torchvision's names).
 
 - ``Dataset TensorDataset Subset random_split DataLoader default_collate`` (dataset.py, loader.py)
+- ``DistributedSampler``: each process's share of a dataset in data-parallel training (sampler.py)
 - ``minigrad.data.transforms``: augmentation on images (C, H, W) and batches (N, C, H, W)
 - ``MNIST FashionMNIST CIFAR10 read_idx read_cifar_batch download`` and the embedded
   ``load_digits load_shakespeare load_en_es`` with ``train_test_split`` (datasets.py)
@@ -25,6 +26,7 @@ from minigrad.data.datasets import (
     train_test_split,
 )
 from minigrad.data.loader import DataLoader, default_collate
+from minigrad.data.sampler import DistributedSampler
 from minigrad.data.synthetic import Scenes, dates, scenes
 from minigrad.data.text import (
     Batch,
@@ -50,6 +52,7 @@ __all__ = [
     "random_split",
     "DataLoader",
     "default_collate",
+    "DistributedSampler",
     "MNIST",
     "FashionMNIST",
     "CIFAR10",

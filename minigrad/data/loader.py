@@ -127,6 +127,8 @@ class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` samples.
 
     ``shuffle`` draws a new order every epoch (see the module docstring for the seeding);
+    ``sampler`` (an iterable of indices with a length, such as ``DistributedSampler``) gives the
+    order instead, so it cannot be combined with ``shuffle``;
     ``drop_last`` drops a last incomplete batch; ``collate_fn`` merges a list of samples into a
     batch (``default_collate`` when None). ``num_workers > 0`` makes batches in that many worker
     processes, keeping up to ``prefetch_factor`` batches per worker in flight; they yield the
@@ -146,6 +148,7 @@ class DataLoader:
         seed: int | None = None,
         prefetch_factor: int = 2,
         multiprocessing_context: str | None = None,
+        sampler=None,
     ):
         if not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -153,7 +156,10 @@ class DataLoader:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got {num_workers!r}")
         if not isinstance(prefetch_factor, numbers.Integral) or prefetch_factor <= 0:
             raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got {prefetch_factor!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler is mutually exclusive with shuffle=True")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -164,14 +170,19 @@ class DataLoader:
         self._generator = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
         generator = self._generator if self._generator is not None else backend.generator("cpu")
         epoch_seed = int(generator.integers(2**63))
         n = len(self.dataset)
-        order = np.random.default_rng([epoch_seed, 0]).permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=backend.int64)
+        elif self.shuffle:
+            order = np.random.default_rng([epoch_seed, 0]).permutation(n)
+        else:
+            order = np.arange(n)
         batches = [order[k * self.batch_size : (k + 1) * self.batch_size] for k in range(len(self))]
         seeds = [[epoch_seed, 1, k] for k in range(len(batches))]
         if self.num_workers == 0:
