@@ -55,71 +55,57 @@ def _sigmoid(x):
     return out
 
 
-def _gelu_and_gate(x, approximate):
-    """gelu(x) and the factor it puts on x: Phi(x), or sigmoid(2u) for the tanh approximation
-    (0.5 (1 + tanh(u)) = sigmoid(2u), computed without cancellation for x < 0). The exact form
-    multiplies in float64 and rounds once, so that float32 results stay within an ulp even where
-    Phi(x) itself is subnormal."""
+def _gelu_and_slope(x, approximate):
+    """gelu(x) = x gate(x) and its derivative gelu'(x) = gate + x gate', in x's dtype. gate is
+    Phi(x), or sigmoid(2u) for the tanh approximation (0.5 (1 + tanh(u)) = sigmoid(2u), without
+    cancellation for x < 0). The exact form works in float64 and rounds once, so that float32
+    results stay within an ulp even where Phi(x) itself is subnormal; Phi and the density come
+    from one evaluation, so the derivative costs gelu's forward a few passes, not its backward an exp."""
+    xp = array_module(x)
     if approximate == "tanh":
         gate = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
-        return x * gate, gate
-    if array_module(x) is not backend.numpy:  # pragma: no cover - GPU only
+        slope = 1 - gate  # gate' = 2 u' gate (1 - gate)
+        slope *= gate
+        slope *= (2 * _TANH_SCALE) * x * (1 + 3 * _TANH_CUBIC * x * x)
+        slope += gate
+        return x * gate, slope
+    if xp is not backend.numpy:  # pragma: no cover - GPU only: CuPy's ndtr
         gate = backend.normal_cdf(x)
-        return x * gate, gate
+        return x * gate, gate + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
     x64 = x.astype(backend.float64, copy=False)
-    phi = backend.normal_cdf(x64, exact=x.dtype == backend.float64)
+    phi, density = backend.normal_cdf_and_pdf(x64, exact=x.dtype == backend.float64)
     with backend.numpy.errstate(invalid="ignore"):  # gelu(-inf) = -inf * 0 is nan, as in PyTorch
-        out = phi * x64  # in float64, rounded once
-    return out.astype(x.dtype, copy=False), phi.astype(x.dtype, copy=False)
-
-
-def _gelu_derivative(x, gate, approximate):
-    """gelu'(x) = gate + x * gate' on arrays."""
-    if approximate == "tanh":  # gate' = 2 u' gate (1 - gate)
-        out = 1 - gate
-        out *= gate
-        out *= (2 * _TANH_SCALE) * (1 + 3 * _TANH_CUBIC * x * x)
-    else:  # gate' = phi(x)
-        out = x * x
-        out *= -0.5
-        out = array_module(x).exp(out)
-        out *= _INV_SQRT_2PI
-    out *= x
-    out += gate
-    return out
+        out = phi * x64
+        density *= x64
+    density += phi
+    return out.astype(x.dtype, copy=False), density.astype(x.dtype, copy=False)
 
 
 class Gelu(Function):
     """``x * gate(x)``: ``gate = Phi`` (``approximate="none"``) or its tanh approximation.
-    The gate is kept for backward: it is the costly part of gelu' = gate + x * gate'."""
+    The forward also keeps gelu'(x): its backward is then one product."""
 
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        out, self.gate = backend.in_chunks(lambda part: _gelu_and_gate(part, approximate), x, float64_work=True)
+        out, self.slope = backend.in_chunks(lambda part: _gelu_and_slope(part, approximate), x, float64_work=True)
         return out
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return GeluBackward.apply(grad, x, approximate=self.approximate, gate=self.gate)
+        return GeluBackward.apply(grad, x, approximate=self.approximate, slope=self.slope)
 
 
 class GeluBackward(Function):
-    """grad * gelu'(x), gelu'(x) = gate + x * gate': an op of its own so that gelu's backward is
-    one fused pass over cache-sized chunks, and still differentiable (``gate``: gelu's, when it
-    has it)."""
+    """grad * gelu'(x): an op of its own so that gelu's backward is one product and still
+    differentiable (``slope``: gelu'(x) from gelu's forward, when it has it)."""
 
-    def forward(self, grad, x, approximate, gate=None):
+    def forward(self, grad, x, approximate, slope=None):
         self.approximate = approximate
         self.save_for_backward(grad, x)
-        if gate is None:
-            return backend.in_chunks(
-                lambda g, x: g * _gelu_derivative(x, _gelu_and_gate(x, approximate)[1], approximate),
-                grad,
-                x,
-                float64_work=True,
-            )
-        return backend.in_chunks(lambda g, x, gate: g * _gelu_derivative(x, gate, approximate), grad, x, gate)
+        if slope is None:
+            slope = backend.in_chunks(lambda part: _gelu_and_slope(part, approximate)[1], x, float64_work=True)
+        return backend.elementwise(array_module(grad).multiply, grad, slope)
 
     def backward(self, out_grad):
         grad, x = self.saved_tensors
