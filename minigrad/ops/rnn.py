@@ -234,6 +234,111 @@ class GRUCellPointwise(Function):
         )
 
 
+def gru_sequence_reference(x_proj: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor, reverse: bool = False):
+    """The GRU layer step by step: x_proj (T, N, 3H) already holds x W_ih^T + b_ih."""
+    h, outputs = h0, []
+    steps = range(x_proj.shape[0] - 1, -1, -1) if reverse else range(x_proj.shape[0])
+    for t in steps:
+        h = gru_cell_reference(x_proj[t], h @ weight_hh.mT + bias_hh, h)
+        outputs.append(h)
+    return stack(outputs[::-1] if reverse else outputs), h
+
+
+class GRUSequence(Function):
+    """A whole GRU layer (one direction) in one op: x_proj (T, N, 3H) = x W_ih^T + b_ih, h0 (N, H),
+    weight_hh (3H, H), bias_hh (3H,) -> outputs (T, N, H), h_T.
+
+    As LSTMSequence: the time loop runs on arrays, and backward forms the gradients of weight_hh
+    and bias_hh once over all steps (one GEMM) instead of once per step.
+    """
+
+    def forward(self, x_proj, h0, weight_hh, bias_hh, reverse=False):
+        xp = array_module(x_proj)
+        steps, n, gates = x_proj.shape
+        hidden = gates // 3
+        if (
+            gates != 3 * hidden
+            or h0.shape != (n, hidden)
+            or weight_hh.shape != (gates, hidden)
+            or bias_hh.shape != (gates,)
+        ):
+            raise RuntimeError(
+                f"gru_sequence: expected x_proj (T, N, 3H), h0 (N, H), weight_hh (3H, H), bias_hh (3H,), got "
+                f"{tuple(x_proj.shape)}, {tuple(h0.shape)}, {tuple(weight_hh.shape)}, {tuple(bias_hh.shape)}"
+            )
+        self.order = list(range(steps - 1, -1, -1)) if reverse else list(range(steps))
+        self.reverse = reverse
+        rz = xp.empty((steps, n, 2 * hidden), dtype=x_proj.dtype)
+        new = xp.empty((steps, n, hidden), dtype=x_proj.dtype)
+        hn = xp.empty_like(new)  # h W_hn^T + b_hn, which the reset gate scales
+        out = xp.empty_like(new)
+        gh = xp.empty((n, gates), dtype=x_proj.dtype)
+        h, w_t = h0, weight_hh.T
+        for t in self.order:
+            xp.matmul(h, w_t, out=gh)
+            gh += bias_hh
+            xp.add(x_proj[t, :, : 2 * hidden], gh[:, : 2 * hidden], out=rz[t])
+            _sigmoid(xp, rz[t], out=rz[t])
+            r, z = rz[t, :, :hidden], rz[t, :, hidden:]
+            hn[t] = gh[:, 2 * hidden :]
+            xp.multiply(r, hn[t], out=new[t])
+            new[t] += x_proj[t, :, 2 * hidden :]
+            xp.tanh(new[t], out=new[t])
+            xp.subtract(h, new[t], out=out[t])  # h_next = n + z (h - n)
+            out[t] *= z
+            out[t] += new[t]
+            h = out[t]
+        self.save_for_backward(x_proj, h0, weight_hh, bias_hh)
+        self.rz, self.new, self.hn, self.out, self.h0, self.weight_hh = rz, new, hn, out, h0, weight_hh
+        return out, out[self.order[-1]].copy()
+
+    def backward(self, grad_out, grad_h):
+        if is_grad_enabled():
+            return backward_through(
+                lambda *inputs: gru_sequence_reference(*inputs, reverse=self.reverse),
+                self.saved_tensors,
+                (grad_out, grad_h),
+                self.needs_input_grad,
+            )
+        xp = array_module(self.out)
+        hidden = self.out.shape[-1]
+        dh = xp.zeros_like(self.h0) if grad_h is None else grad_h.data.copy()
+        d_x = xp.empty(self.out.shape[:2] + (3 * hidden,), dtype=self.out.dtype)
+        d_h_gates = xp.empty_like(d_x)
+        for k in range(len(self.order) - 1, -1, -1):
+            t = self.order[k]
+            h_prev = self.h0 if k == 0 else self.out[self.order[k - 1]]
+            if grad_out is not None:
+                dh += grad_out.data[t]
+            r, z, n = self.rz[t, :, :hidden], self.rz[t, :, hidden:], self.new[t]
+            d = d_x[t]
+            dn = d[:, 2 * hidden :]
+            xp.multiply(dh * (1 - z), 1 - n * n, out=dn)
+            xp.multiply(dn * self.hn[t], r * (1 - r), out=d[:, :hidden])
+            xp.multiply(dh * (h_prev - n), z * (1 - z), out=d[:, hidden : 2 * hidden])
+            dg = d_h_gates[t]
+            dg[:, : 2 * hidden] = d[:, : 2 * hidden]
+            xp.multiply(dn, r, out=dg[:, 2 * hidden :])
+            dh *= z
+            dh += dg @ self.weight_hh
+        need_x, need_h0, need_w, need_b = self.needs_input_grad
+        grad_w = grad_b = None
+        flat = d_h_gates.reshape(-1, 3 * hidden)
+        if need_w:  # sum over steps of d_gates_h[t]^T h_prev[t]: one GEMM over all steps
+            h_prev = xp.empty_like(self.out)
+            for k, t in enumerate(self.order):
+                h_prev[t] = self.h0 if k == 0 else self.out[self.order[k - 1]]
+            grad_w = Tensor._make(flat.T @ h_prev.reshape(-1, hidden))
+        if need_b:
+            grad_b = Tensor._make(flat.sum(axis=0))
+        return (
+            Tensor._make(d_x) if need_x else None,
+            Tensor._make(dh) if need_h0 else None,
+            grad_w,
+            grad_b,
+        )
+
+
 def lstm_cell_pointwise(gates: Tensor, c: Tensor) -> tuple:
     """The LSTM step after its GEMMs: gates (N, 4H) [i, f, g, o], c (N, H) -> (h_next, c_next)."""
     return LSTMCellPointwise.apply(gates, c)
@@ -243,6 +348,12 @@ def lstm_sequence(x_proj: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, rev
     """One direction of an LSTM layer: x_proj (T, N, 4H) (input projection plus both biases),
     h0, c0 (N, H), weight_hh (4H, H) -> (outputs (T, N, H), h_T, c_T)."""
     return LSTMSequence.apply(x_proj, h0, c0, weight_hh, reverse=reverse)
+
+
+def gru_sequence(x_proj: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor, reverse: bool = False) -> tuple:
+    """One direction of a GRU layer: x_proj (T, N, 3H) (input projection plus b_ih), h0 (N, H),
+    weight_hh (3H, H), bias_hh (3H,) -> (outputs (T, N, H), h_T)."""
+    return GRUSequence.apply(x_proj, h0, weight_hh, bias_hh, reverse=reverse)
 
 
 def gru_cell_pointwise(gates_x: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import math
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise, lstm_sequence
+from minigrad.ops.rnn import gru_cell_pointwise, gru_sequence, lstm_cell_pointwise, lstm_sequence
 from nn import init
 from nn.module import Module, Parameter
 from nn.utils.rnn import PackedSequence
@@ -130,6 +130,13 @@ class _RNNBase(Module):
                     out, h_n, c_n = lstm_sequence(projected, *(s[index] for s in initial), weight_hh, bool(direction))
                     outputs.append(out)
                     finals.append((h_n, c_n))
+                    continue
+                if self.mode == "GRU":  # so is the GRU's
+                    if bias_hh is None:
+                        bias_hh = mg.zeros(weight_hh.shape[0], dtype=x.dtype, device=x.device)
+                    out, h_n = gru_sequence(projected, initial[0][index], weight_hh, bias_hh, bool(direction))
+                    outputs.append(out)
+                    finals.append(h_n)
                     continue
                 state, hs = initial[0][index], []
                 steps = projected.unbind(0)

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import minigrad.testing as mgt
-from minigrad.ops.rnn import gru_cell_pointwise, lstm_cell_pointwise, lstm_sequence
+from minigrad.ops.rnn import gru_cell_pointwise, gru_sequence, lstm_cell_pointwise, lstm_sequence
 from tests.op_db import OpInfo, Sample
 
 
@@ -60,3 +60,24 @@ def _sequence_samples(draw):
 
 
 OPS.append(OpInfo("lstm_sequence", lstm_sequence, _sequence_samples(), _np_lstm_sequence))
+
+
+def _np_gru_sequence(x_proj, h0, weight_hh, bias_hh, reverse=False):
+    h, outputs = h0, []
+    for t in range(x_proj.shape[0])[::-1] if reverse else range(x_proj.shape[0]):
+        h = _np_gru(x_proj[t], h @ weight_hh.T + bias_hh, h)
+        outputs.append(h)
+    return np.stack(outputs[::-1] if reverse else outputs), h
+
+
+@st.composite
+def _gru_sequence_samples(draw):
+    steps, batch, hidden = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    x = draw(mgt.tensors((steps, batch, 3 * hidden)))
+    h0 = draw(mgt.tensors((batch, hidden)))
+    weight = draw(mgt.tensors((3 * hidden, hidden), low=-1, high=1))
+    bias = draw(mgt.tensors((3 * hidden,), low=-1, high=1))
+    return Sample((x, h0, weight, bias), {"reverse": draw(st.booleans())})
+
+
+OPS.append(OpInfo("gru_sequence", gru_sequence, _gru_sequence_samples(), _np_gru_sequence))
