@@ -72,13 +72,17 @@ def _outputs(result):
     return list(result) if isinstance(result, (tuple, list)) else [result]
 
 
+def _forward_and_reference(info: OpInfo, sample: Sample) -> tuple:
+    """The op's outputs on the sample, and its reference's on the same values as arrays."""
+    result = _outputs(info.op(*sample.args, **sample.kwargs))
+    expected = info.ref(*[_to_numpy(a) for a in sample.args], **sample.kwargs)
+    return result, list(expected) if isinstance(expected, (tuple, list)) else [expected]
+
+
 @pytest.mark.parametrize("info", _params(lambda info: info.ref is not None))
 @given(data=st.data())
 def test_forward_matches_numpy(info, data):
-    sample = data.draw(info.samples, label="sample")
-    result = _outputs(info.op(*sample.args, **sample.kwargs))
-    expected = info.ref(*[_to_numpy(a) for a in sample.args], **sample.kwargs)
-    expected = list(expected) if isinstance(expected, (tuple, list)) else [expected]
+    result, expected = _forward_and_reference(info, data.draw(info.samples, label="sample"))
     assert len(result) == len(expected)
     for got, want in zip(result, expected):
         want = np.asarray(want)
@@ -155,10 +159,7 @@ def test_backward_invariants(info, data):
 @given(data=st.data())
 def test_forward_exact_in_float64(info, data):
     """Where the reference is float64-exact, so is the op: rtol 1e-12, not ref_rtol."""
-    sample = data.draw(info.samples, label="sample")
-    result = _outputs(info.op(*sample.args, **sample.kwargs))
-    expected = info.ref(*[_to_numpy(a) for a in sample.args], **sample.kwargs)
-    expected = list(expected) if isinstance(expected, (tuple, list)) else [expected]
+    result, expected = _forward_and_reference(info, data.draw(info.samples, label="sample"))
     for got, want in zip(result, expected):
         assert got.dtype == mg.float64
         np.testing.assert_allclose(got.detach().cpu().numpy(), want, rtol=1e-12, atol=1e-300)
