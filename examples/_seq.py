@@ -8,7 +8,7 @@ import itertools
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import progress
+from examples._common import Result, Timer, finish, progress
 from minigrad.data.text import Vocab, dates_task, en_es_task
 from nn.decoding import beam_search, greedy_search
 from nn.models import Seq2Seq, Seq2SeqAttention
@@ -128,3 +128,17 @@ def save_attention_map(model, task, index: int, path: str, title: str = "") -> N
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def run_tasks(args, title: str, fit) -> Result:
+    """One model per task of ``args.task`` ("dates", "en-es" or "both"): ``fit(name, task)`` builds and
+    trains it and returns (model, losses per step); each is then scored on its test split."""
+    names = ["dates", "en-es"] if args.task == "both" else [args.task]
+    curves, extra = {}, {}
+    with Timer() as timer:
+        for name in names:
+            task = load_task(name, args.quick)
+            model, curves[f"{name} train loss"] = fit(name, task)
+            extra[f"{name} {METRICS[name]}"] = evaluate(name, model, task, args.beam_width)
+    first = f"{names[0]} {METRICS[names[0]]}"
+    return finish(Result(first, extra.pop(first), curves, extra, timer.seconds), args, title)

@@ -7,8 +7,8 @@ import math
 
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, parameters, progress, setup
-from examples._seq import METRICS, evaluate, load_task
+from examples._common import Result, arguments, parameters, progress, setup
+from examples._seq import run_tasks
 from minigrad.data.text import Vocab
 from nn.models import TransformerSeq2Seq
 
@@ -50,25 +50,20 @@ def main(argv=None) -> Result:
     args = arguments(argv, task="both", epochs=None, batch_size=64, lr=3e-3, warmup=100, d_model=64, nhead=4,
                      layers=2, dim_feedforward=256, dropout=None, beam_width=1)  # fmt: skip
     setup(args)
-    names = ["dates", "en-es"] if args.task == "both" else [args.task]
-    curves, extra = {}, {}
-    with Timer() as timer:
-        for name in names:
-            task = load_task(name, args.quick)
-            model = TransformerSeq2Seq(
-                len(task.src_vocab), len(task.tgt_vocab), args.d_model, args.nhead, args.layers, args.layers,
-                args.dim_feedforward, DROPOUT[name] if args.dropout is None else float(args.dropout), max_len=128,
-            )  # fmt: skip
-            epochs = 1 if args.quick else args.epochs or EPOCHS[name]
-            steps = epochs * -(-len(task.train) // args.batch_size)
-            warmup = min(args.warmup, steps // 4)
-            print(f"{name}: {len(task.train)} training pairs, {epochs} epochs, {parameters(model):,} parameters")
-            curves[f"{name} train loss"] = train(model, task, steps, args.batch_size, args.lr, warmup, name)
-            # Greedy or beam search through decode_step, which reuses the KV cache.
-            extra[f"{name} {METRICS[name]}"] = evaluate(name, model, task, args.beam_width)
-    first = f"{names[0]} {METRICS[names[0]]}"
-    result = Result(first, extra.pop(first), curves, extra, timer.seconds)
-    return finish(result, args, "Transformer seq2seq")
+
+    def fit(name, task):
+        model = TransformerSeq2Seq(
+            len(task.src_vocab), len(task.tgt_vocab), args.d_model, args.nhead, args.layers, args.layers,
+            args.dim_feedforward, DROPOUT[name] if args.dropout is None else float(args.dropout), max_len=128,
+        )  # fmt: skip
+        epochs = 1 if args.quick else args.epochs or EPOCHS[name]
+        steps = epochs * -(-len(task.train) // args.batch_size)
+        warmup = min(args.warmup, steps // 4)
+        print(f"{name}: {len(task.train)} training pairs, {epochs} epochs, {parameters(model):,} parameters")
+        return model, train(model, task, steps, args.batch_size, args.lr, warmup, name)
+
+    # scored by greedy or beam search through decode_step, which reuses the KV cache
+    return run_tasks(args, "Transformer seq2seq", fit)
 
 
 if __name__ == "__main__":
