@@ -42,11 +42,14 @@ def test_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a page that writes files writes them here
     namespace = {"__name__": f"docs_{page.stem}"}
     for line, code in python_blocks(page.read_text()):
-        where = f"{page.relative_to(ROOT)}:{line}"
-        exec(compile("\n" * (line - 1) + code, where, "exec"), namespace)
+        # padded to its line, so tracebacks (and anomaly mode's) point into the page
+        exec(compile("\n" * (line - 1) + code, str(page.relative_to(ROOT)), "exec"), namespace)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason='mkdocs is not installed: pip install -e ".[docs]"')
+NO_MKDOCS = 'mkdocs is not installed: pip install -e ".[docs]"'
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason=NO_MKDOCS)
 def test_site_builds(tmp_path):
     build = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path)]
     result = subprocess.run(build, cwd=ROOT, capture_output=True, text=True)
