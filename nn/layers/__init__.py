@@ -42,6 +42,7 @@ from nn.layers.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, A
 from nn.layers.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from nn.layers.sparse import Embedding, EmbeddingBag
 from nn.layers.transformer import (
+    CoAttentionLayer,
     LearnedPositionalEncoding,
     PositionalEncoding,
     Transformer,
