@@ -153,7 +153,10 @@ def train(model, images, labels, test, steps: int, batch_size: int, lr: float, d
 def main(argv=None) -> Result:
     args = arguments(argv, steps=800, batch_size=64, lr=2e-3, dim=64, heads=4, blocks=1, test_pairs=2000)
     setup(args)
-    steps, test_pairs = (30, 200) if args.quick else (args.steps, args.test_pairs)
+    quick = (60, 200, 32, 32)  # steps, test pairs, batch size, width
+    steps, test_pairs, batch_size, dim = (
+        quick if args.quick else (args.steps, args.test_pairs, args.batch_size, args.dim)
+    )
     images, labels = load_digits()
     train_images, test_images, train_labels, test_labels = train_test_split(images, labels, test_size=297, seed=0)
     test = pairs(test_images, test_labels, test_pairs)  # held-out digits, drawn once
@@ -161,8 +164,8 @@ def main(argv=None) -> Result:
     # The same width; the baseline gets as many Transformer layers as the two-stream model has layer-sized
     # parts (the caption's first layer, then per block a co-attention layer, which is two, and two more).
     models = {
-        "two-stream": TwoStream(args.dim, args.heads, args.blocks),
-        "single-stream": SingleStream(args.dim, args.heads, 1 + 4 * args.blocks),
+        "two-stream": TwoStream(dim, args.heads, args.blocks),
+        "single-stream": SingleStream(dim, args.heads, 1 + 4 * args.blocks),
     }
     curves, accuracy, counts = {}, {}, {}
     with Timer() as timer:
@@ -170,7 +173,7 @@ def main(argv=None) -> Result:
             counts[name] = parameters(model)
             print(f"{name}: {counts[name]:,} parameters")
             mg.manual_seed(args.seed)  # both models see the same training pairs
-            history = train(model, train_images, train_labels, test, steps, args.batch_size, args.lr, name)
+            history = train(model, train_images, train_labels, test, steps, batch_size, args.lr, name)
             curves[f"{name} train loss"] = history["loss"]
             curves[f"{name} test accuracy"] = history["accuracy"]
             accuracy[name] = history["accuracy"][-1][1]
