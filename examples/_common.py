@@ -125,21 +125,23 @@ def nesterov_sgd(parameters, lr: float, weight_decay: float) -> nn.optim.SGD:
 
 
 def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
-        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None) -> dict:  # fmt: skip
+        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None, loader=None) -> dict:  # fmt: skip
     """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
     with Nesterov momentum 0.9 on ``parameters`` (default all of the model's), one-cycle learning rate
     peaking at ``lr``. ``loss_of(index)`` gives a batch's loss; ``evaluate()``, if given, a test
-    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. The model stays in the
-    mode the caller set. Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
+    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. ``loader``, if given (a
+    ``DataLoader``), gives the batches instead of the indices: ``loss_of(batch)``. The model stays in
+    the mode the caller set. Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
     if optimizer is None:
         optimizer = nesterov_sgd(model.parameters() if parameters is None else parameters, lr, weight_decay)
-    steps_per_epoch = n // batch_size
+    steps_per_epoch = n // batch_size if loader is None else len(loader)
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
     curves = {"train loss": [], "test accuracy": []}
     for epoch in range(epochs):
-        bar = progress(batches(n, batch_size, drop_last=True), f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
-        for index in bar:
-            loss = loss_of(index)
+        epoch_batches = batches(n, batch_size, drop_last=True) if loader is None else loader
+        bar = progress(epoch_batches, f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
+        for batch in bar:
+            loss = loss_of(batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

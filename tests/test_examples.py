@@ -50,3 +50,27 @@ def test_same_seed_same_curves_bit_for_bit(name):
     for key in losses:
         assert first.curves[key] == again.curves[key]
     assert any(first.curves[key] != other.curves[key] for key in losses)
+
+
+def test_simclr_views_are_drawn_alike_in_worker_processes():
+    """simclr draws its two views in the DataLoader: two worker processes give, for the seed, the
+    batches the main process gives, and in them the two views of each image differ."""
+    import numpy as np
+
+    from examples.simclr import fashion_views
+    from minigrad.data import DataLoader, transforms
+
+    views = fashion_views(transforms.Normalize([0.3], [0.35]), 48)
+
+    def batches(num_workers: int) -> list:
+        loader = DataLoader(views, batch_size=16, shuffle=True, seed=0, num_workers=num_workers)
+        return [(a.numpy(), b.numpy(), y.numpy()) for (a, b), y in loader]
+
+    reference = batches(0)
+    assert len(reference) == 3
+    for a, b, y in reference:
+        assert a.shape == b.shape == (16, 1, 28, 28) and y.shape == (16,)
+        assert all(not np.allclose(u, v) for u, v in zip(a, b))
+    for got, expected in zip(batches(2), reference, strict=True):
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
