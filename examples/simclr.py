@@ -89,24 +89,27 @@ def probe(encoder: nn.Module, train: tuple, test: tuple) -> tuple[float, float]:
 
 
 def sweep(args, data, train: tuple, test: tuple) -> Result:
-    """The linear probe after ``args.sweep_epochs`` epochs for each temperature (at ``args.batch_size``)
-    and each batch size (at ``args.temperature``; the learning rate scaled with the batch size)."""
-    settings = [(t, args.batch_size) for t in (0.1, 0.5, 1.0)]
-    settings += [(args.temperature, b) for b in (64, 512) if b != args.batch_size]
+    """The probes after ``args.sweep_epochs`` epochs for each temperature (at ``args.batch_size``) and
+    each batch size (at ``args.temperature``; the learning rate scaled with the batch size).
+    --quick: one epoch, the batch sizes divided by 8 (256 images)."""
+    shrink, epochs = (8, 1) if args.quick else (1, args.sweep_epochs)
+    default = (args.temperature, args.batch_size // shrink)
+    settings = [(t, default[1]) for t in sorted({0.1, 0.5, 1.0, args.temperature})]
+    settings += [(args.temperature, b // shrink) for b in sorted({64, 512} - {args.batch_size})]
     views = fashion_views(data.normalise, len(data.y_train))
     extra = {}
     with Timer() as timer:
         for temperature, batch_size in settings:
-            model = SimCLR(encoder(args.width), 4 * args.width)
-            pretrain(model, views, args.sweep_epochs, batch_size, args.lr * batch_size / 256, temperature,
-                     args.num_workers, desc=f"temperature {temperature}, batch {batch_size}")  # fmt: skip
-            linear, knn = probe(model.encoder, train, test)
             setting = f"temperature {temperature}, batch {batch_size}"
-            extra[f"linear (k-NN) probe, {setting}"] = f"{linear:.4f} ({knn:.4f})"
+            model = SimCLR(encoder(args.width), 4 * args.width)
+            pretrain(model, views, epochs, batch_size, args.lr * batch_size / 256, temperature, args.num_workers,
+                     desc=setting)  # fmt: skip
+            linear, knn = probe(model.encoder, train, test)
+            extra[f"{setting}: linear (k-NN) probe"] = f"{linear:.4f} ({knn:.4f})"
             print(f"{setting}: linear probe {linear:.4f}, k-NN {knn:.4f}", flush=True)
-    default = extra[f"linear (k-NN) probe, temperature {args.temperature}, batch {args.batch_size}"]
-    metric = f"linear-probe test accuracy after {args.sweep_epochs} epochs (temperature {args.temperature})"
-    return finish(Result(metric, float(default.split()[0]), {}, extra, timer.seconds), args)
+    linear = float(extra[f"temperature {default[0]}, batch {default[1]}: linear (k-NN) probe"].split()[0])
+    metric = f"linear-probe test accuracy after {epochs} epochs (temperature {default[0]}, batch {default[1]})"
+    return finish(Result(metric, linear, {}, extra, timer.seconds), args)
 
 
 def main(argv=None) -> Result:

@@ -74,3 +74,12 @@ def test_simclr_views_are_drawn_alike_in_worker_processes():
     for got, expected in zip(batches(2), reference, strict=True):
         for g, e in zip(got, expected):
             np.testing.assert_array_equal(g, e)
+
+
+def test_simclr_sweep_quick_run(capsys):
+    """simclr --sweep probes one encoder per temperature (three) and per other batch size (two)."""
+    from examples.simclr import main
+
+    result = main(["--quick", "--sweep"])
+    assert 0 < result.value <= 1 and len(result.extra) == 5
+    assert result.metric in capsys.readouterr().out
