@@ -80,7 +80,7 @@ def adapt_batch_norm(model: nn.Module, images: mg.Tensor) -> None:
 
 def main(argv=None) -> Result:
     args = arguments(argv, epochs=15, batch_size=128, lr=0.1, width=8, labelled=100, transfer_epochs=40, seeds=3,
-                     simclr_epochs=15)  # fmt: skip
+                     simclr_epochs=5)  # fmt: skip
     setup(args)
     quick = args.quick
     epochs, transfer_epochs, seeds, simclr_epochs, simclr_batch = (

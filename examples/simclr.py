@@ -113,8 +113,8 @@ def sweep(args, data, train: tuple, test: tuple) -> Result:
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=15, batch_size=256, lr=0.5, temperature=0.5, width=8, supervised_epochs=10,
-                     num_workers=0, sweep=False, sweep_epochs=5)  # fmt: skip
+    args = arguments(argv, epochs=5, batch_size=256, lr=0.5, temperature=0.5, width=8, supervised_epochs=5,
+                     num_workers=0, sweep=False, sweep_epochs=3)  # fmt: skip
     setup(args)
     quick = args.quick
     epochs, batch_size = (2, 64) if quick else (args.epochs, args.batch_size)
