@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import re
+from functools import partial
+from typing import NamedTuple
 
 import minigrad as mg
 import minigrad.functional as F
@@ -31,6 +33,7 @@ from nn.utils import linear_probe
 # A speech is a block whose first line names the speaker: "Ham." in most plays, "HERMIA" in one.
 _SPEAKER = re.compile(r"^(?:[A-Z][A-Za-z' ]{0,24}\.|[A-Z][A-Z' ]{1,24})$")
 _STAGE_DIRECTION = re.compile(r"\[[^\]]*\]")
+_WORD = re.compile(r"[A-Za-z']+")
 
 
 def speeches() -> tuple[list[str], list[int], list[str]]:
@@ -59,6 +62,44 @@ def split(texts, labels, min_words: int, per_play: int, test_per_play: int) -> t
         labelled += members[:per_play]
         test += members[per_play : per_play + test_per_play]
     return labelled, test
+
+
+class Downstream(NamedTuple):
+    """A labelled task made from the speeches: texts and class indices to learn from and to test on."""
+
+    train_texts: list[str]
+    train_labels: list[int]
+    test_texts: list[str]
+    test_labels: list[int]
+    classes: list[str]
+
+
+def which_play(texts, plays, titles, labelled: list[int], test: list[int]) -> Downstream:
+    """Which of the plays a speech comes from."""
+    return Downstream(
+        [texts[i] for i in labelled],
+        [plays[i] for i in labelled],
+        [texts[i] for i in test],
+        [plays[i] for i in test],
+        titles,
+    )
+
+
+def word_order(texts, plays, titles, labelled: list[int], test: list[int], words: int) -> Downstream:
+    """Is this a speech's opening ``words`` words as written (0), or the same words shuffled (1)?
+    Punctuation is dropped, so that only the order of the words tells."""
+
+    def examples(indices: list[int]) -> tuple[list[str], list[int]]:
+        shuffled = mg.randint(0, 2, (len(indices),)).tolist()
+        out = []
+        for i, shuffle in zip(indices, shuffled):
+            opening = _WORD.findall(texts[i])[:words]
+            if shuffle:
+                opening = [opening[j] for j in mg.randperm(len(opening)).tolist()]
+            out.append(" ".join(opening))
+        return out, shuffled
+
+    return Downstream(*examples(labelled), *examples(test), ["as written", "shuffled"])
 
 
 def masked_lm_step(model: BertForMaskedLM, tokenizer: Tokenizer, texts: list[str], max_length: int):
@@ -115,17 +156,17 @@ def masked_accuracy(model, tokenizer, texts, batch_size: int, max_length: int) -
     return correct / max(chosen, 1)
 
 
-class PlayClassifier(nn.Module):
+class Classifier(nn.Module):
     """A SentenceEncoder (its BertModel's weights copied from ``pretrained`` when given) and a linear
-    head on the pooled vector: (input_ids, attention_mask) (B, T) -> logits (B, num_plays)."""
+    head on the pooled vector: (input_ids, attention_mask) (B, T) -> logits (B, num_classes)."""
 
-    def __init__(self, config: BertConfig, num_plays: int, pretrained: BertForMaskedLM | None = None):
+    def __init__(self, config: BertConfig, num_classes: int, pretrained: BertForMaskedLM | None = None):
         super().__init__()
         self.encoder = SentenceEncoder(config)
         if pretrained is not None:
             self.encoder.bert.load_state_dict(pretrained.bert.state_dict())
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.head = nn.Linear(config.hidden_size, num_plays)
+        self.head = nn.Linear(config.hidden_size, num_classes)
 
     def forward(self, input_ids: mg.Tensor, attention_mask: mg.Tensor) -> mg.Tensor:
         return self.head(self.dropout(self.encoder(input_ids, attention_mask)))
@@ -164,7 +205,7 @@ def pooled(encoder: SentenceEncoder, tokenizer, texts, batch_size: int, max_leng
 
 
 @mg.no_grad()
-def classify(model: PlayClassifier, tokenizer, texts, labels, batch_size: int, max_length: int) -> float:
+def classify(model: Classifier, tokenizer, texts, labels, batch_size: int, max_length: int) -> float:
     """Accuracy of ``model`` on the speeches, in eval mode."""
     model.eval()
     logits = model.head(pooled(model.encoder, tokenizer, texts, batch_size, max_length))
@@ -172,9 +213,9 @@ def classify(model: PlayClassifier, tokenizer, texts, labels, batch_size: int, m
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, vocab_size=4000, hidden_size=128, layers=2, heads=4, max_length=64, steps=600,
-                     batch_size=64, lr=1e-3, labelled=50, test_per_play=100, min_words=12, finetune_epochs=20,
-                     finetune_lr=3e-4)  # fmt: skip
+    args = arguments(argv, task="order", vocab_size=4000, hidden_size=128, layers=2, heads=4, max_length=64,
+                     steps=600, batch_size=64, lr=1e-3, labelled=50, test_per_play=100, min_words=12, words=24,
+                     finetune_epochs=20, finetune_lr=3e-4)  # fmt: skip
     setup(args)
     quick = args.quick
     vocab_size, hidden, layers, steps = (
@@ -183,17 +224,22 @@ def main(argv=None) -> Result:
     labelled_per_play, test_per_play, epochs = (
         (10, 10, 4) if quick else (args.labelled, args.test_per_play, args.finetune_epochs)
     )
+    tasks = {"order": partial(word_order, words=args.words), "play": which_play}
+    if args.task not in tasks:
+        raise SystemExit(f"bert: --task must be one of {list(tasks)}, got {args.task!r}")
 
-    texts, labels, titles = speeches()
-    labelled, test = split(texts, labels, args.min_words, labelled_per_play, test_per_play)
+    texts, plays, titles = speeches()
+    labelled, test = split(texts, plays, args.min_words, labelled_per_play, test_per_play)
     held_out = set(test)
     verses = [english for english, _ in load_en_es()]
     corpus = [t for i, t in enumerate(texts) if i not in held_out] + (verses[:500] if quick else verses)
+    task = tasks[args.task](texts, plays, titles, labelled, test)
     print(f"{len(texts)} speeches in {len(titles)} plays; pre-training on {len(corpus)} texts (speeches and verses); "
-          f"downstream: {len(labelled)} labelled, {len(test)} test speeches of >= {args.min_words} words")  # fmt: skip
+          f"task {args.task!r}: {len(labelled)} labelled, {len(test)} test speeches of >= {args.min_words} words, "
+          f"classes {task.classes if len(task.classes) < 3 else len(task.classes)}")  # fmt: skip
 
     with Timer() as timer:
-        # 1. Pre-train: a WordPiece vocabulary, then masked LM.
+        # 1. Pre-train: a WordPiece vocabulary, then masked LM; scored on the held-out speeches.
         tokenizer = Tokenizer.train(corpus, vocab_size=vocab_size)
         config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                             num_attention_heads=args.heads, intermediate_size=4 * hidden,
@@ -202,33 +248,31 @@ def main(argv=None) -> Result:
         print(f"BERT: {layers} layers, hidden {hidden}, {args.heads} heads, vocabulary {len(tokenizer)}, "
               f"{parameters(model):,} parameters")  # fmt: skip
         curves = pretrain(model, tokenizer, corpus, steps, args.batch_size, args.lr, args.max_length)
-        test_texts, test_labels = [texts[i] for i in test], [labels[i] for i in test]
-        held_out_accuracy = masked_accuracy(model, tokenizer, test_texts, args.batch_size, args.max_length)
+        sizes = (args.batch_size, args.max_length)
+        held_out_accuracy = masked_accuracy(model, tokenizer, [texts[i] for i in test], *sizes)
         print(f"masked-token accuracy: {held_out_accuracy:.4f} on the held-out speeches", flush=True)
 
-        # 2. Which play: the same labelled speeches, three ways.
-        train_texts, train_labels = [texts[i] for i in labelled], [labels[i] for i in labelled]
-        sizes = (args.batch_size, args.max_length)
+        # 2. The downstream task: the same labelled examples, three ways.
         results = {}
-        encoder = PlayClassifier(config, len(titles), model).encoder
+        encoder = Classifier(config, len(task.classes), model).encoder
         features = [
             (pooled(encoder, tokenizer, t, *sizes), mg.tensor(y))
-            for t, y in ((train_texts, train_labels), (test_texts, test_labels))
+            for t, y in ((task.train_texts, task.train_labels), (task.test_texts, task.test_labels))
         ]
         results["frozen features"] = linear_probe(None, *features, weight_decay=1e-3)
         for regime, pretrained in (("fine-tuned", model), ("from scratch", None)):
-            classifier = PlayClassifier(config, len(titles), pretrained)
-            curves[f"{regime} loss"] = fine_tune(classifier, tokenizer, train_texts, train_labels, epochs,
+            classifier = Classifier(config, len(task.classes), pretrained)
+            curves[f"{regime} loss"] = fine_tune(classifier, tokenizer, task.train_texts, task.train_labels, epochs,
                                                  16, args.finetune_lr, args.max_length, regime)  # fmt: skip
-            results[regime] = classify(classifier, tokenizer, test_texts, test_labels, *sizes)
+            results[regime] = classify(classifier, tokenizer, task.test_texts, task.test_labels, *sizes)
         for regime, value in results.items():
-            print(f"{regime}: which-play test accuracy {value:.4f}", flush=True)
+            print(f"{regime}: {args.task} test accuracy {value:.4f}", flush=True)
 
     extra = {"masked-token accuracy (held out)": held_out_accuracy}
-    extra |= {f"{regime} accuracy": value for regime, value in results.items()}
-    extra["chance"] = 1 / len(titles)
-    result = Result("fine-tuned which-play accuracy", results["fine-tuned"], curves, extra, timer.seconds)
-    title = f"BERT: masked LM, then which of {len(titles)} plays from {labelled_per_play} labelled speeches each"
+    extra |= {f"{regime} accuracy": value for regime, value in results.items() if regime != "fine-tuned"}
+    extra["chance"] = 1 / len(task.classes)
+    result = Result(f"fine-tuned {args.task} accuracy", results["fine-tuned"], curves, extra, timer.seconds)
+    title = f"BERT: masked LM, then {args.task!r} from {len(labelled)} labelled speeches"
     return finish(result, args, title)
 
 
