@@ -137,7 +137,7 @@ def tfidf_accuracy(train_texts: list[str], pairs: list[tuple[str, str]]) -> floa
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=8, batch_size=64, lr=1e-3, vocab_size=8000, hidden_size=128, layers=2, heads=4,
+    args = arguments(argv, epochs=3, batch_size=64, lr=1e-3, vocab_size=8000, hidden_size=128, layers=2, heads=4,
                      max_length=64, margin=0.3, held_out=1000)  # fmt: skip
     setup(args)
     quick = args.quick
