@@ -152,6 +152,20 @@ def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, paramet
     return curves
 
 
+def optimizer_step(optimizer, loss: mg.Tensor, schedule=None, max_norm: float | None = None) -> float:
+    """One update: zero the gradients, backpropagate ``loss``, clip the gradients' joint norm to
+    ``max_norm`` (when given), step the optimizer, then the learning-rate ``schedule`` (when given).
+    Returns the loss as a float."""
+    optimizer.zero_grad()
+    loss.backward()
+    if max_norm is not None:
+        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm)
+    optimizer.step()
+    if schedule is not None:
+        schedule.step()
+    return loss.item()
+
+
 @mg.no_grad()
 def accuracy(model, images, labels, batch_size: int = 500) -> float:
     """Top-1 accuracy of ``model`` on tensors, in eval mode, batch by batch."""

@@ -1,14 +1,17 @@
-"""BERT: masked-LM pre-training on Shakespeare and verses; which play a speech is from: fine-tuned, frozen, scratch.
+"""BERT: masked-LM pre-training on Shakespeare and verses, then a small labelled task: fine-tuned, frozen, scratch.
 
 1. A WordPiece vocabulary and a small BERT are trained on every Shakespeare speech except the test
    ones, and on the English side of the Bible verses: 15 % of the tokens are chosen (80 % become
    [MASK], 10 % a random token, 10 % stay), and the model predicts them. The prediction head runs
    on the chosen positions only. Masked-token accuracy is plotted per step and measured on the
    held-out speeches.
-2. Downstream, the label is the play a speech (its speaker's name removed) comes from, one of
-   eight, with only ``--labelled`` speeches per play to learn from: pre-training saw all the text,
-   the classifier sees few labels. The classifier is the encoder, its token states mean-pooled,
-   and a linear head, trained three ways on the same labelled speeches:
+2. Downstream, a task made from the speeches with few labels (``--labelled`` speeches per play, 400
+   in all; pre-training saw all the text but the test speeches):
+   - ``--task order`` (default): is a speech's opening as written, or its words shuffled? Only word
+     order tells them apart, which is what a masked LM must learn and what few labels cannot teach;
+   - ``--task play``: which of the eight plays the speech comes from (its speaker's name removed).
+   The classifier is the encoder, its token states mean-pooled, and a linear head, trained three
+   ways on the same labelled speeches:
    - fine-tuned: from the pre-trained weights, every weight trains;
    - frozen features: the pre-trained encoder stays fixed, a linear probe fits its pooled vectors;
    - from scratch: the same architecture, randomly initialised, every weight trains.
@@ -23,7 +26,7 @@ from typing import NamedTuple
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, parameters, progress, setup
+from examples._common import Result, Timer, arguments, finish, optimizer_step, parameters, progress, setup
 from minigrad.data import load_en_es
 from minigrad.data.text import IGNORE_INDEX, BucketBatchSampler, mask_tokens, shakespeare_plays
 from minigrad.text import Tokenizer
@@ -134,14 +137,9 @@ def pretrain(model, tokenizer, texts, steps: int, batch_size: int, lr: float, ma
             batches = iter(sampler)
             indices = next(batches)
         loss, correct, chosen = masked_lm_step(model, tokenizer, [texts[i] for i in indices], max_length)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        curves["masked LM loss"].append(loss.item())
+        curves["masked LM loss"].append(optimizer_step(optimizer, loss, schedule, max_norm=1.0))
         curves["masked-token accuracy"].append(correct / max(chosen, 1))
-        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{curves['masked-token accuracy'][-1]:.3f}")
+        bar.set_postfix(loss=f"{curves['masked LM loss'][-1]:.3f}", acc=f"{curves['masked-token accuracy'][-1]:.3f}")
     return curves
 
 
@@ -184,12 +182,7 @@ def fine_tune(
     model.train()
     for index in progress((i for _ in range(epochs) for i in mg.randperm(len(texts)).split(batch_size)), desc, steps):
         ids, attention_mask, _ = tokenizer.encode_batch([texts[i] for i in index.tolist()], max_length=max_length)
-        loss = F.cross_entropy(model(ids, attention_mask), targets[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
+        losses.append(optimizer_step(optimizer, F.cross_entropy(model(ids, attention_mask), targets[index]), schedule))
     return losses
 
 

@@ -26,7 +26,7 @@ from functools import partial
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, parameters, progress, setup
+from examples._common import Result, Timer, arguments, finish, optimizer_step, parameters, progress, setup
 from minigrad.data.text import en_es_task
 from minigrad.text import Tokenizer
 from nn.models import BertConfig, SentenceEncoder
@@ -67,14 +67,8 @@ def train(encoder, tokenizer, pairs, loss_fn, epochs: int, batch_size: int, lr: 
     for batch in (bar := progress(batches, desc, total=steps)):
         english = embed(encoder, tokenizer, [pairs[i][0] for i in batch], max_length)
         spanish = embed(encoder, tokenizer, [pairs[i][1] for i in batch], max_length)
-        loss = loss_fn(english, spanish)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        losses.append(optimizer_step(optimizer, loss_fn(english, spanish), schedule, max_norm=1.0))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
     return losses
 
 

@@ -60,10 +60,11 @@ from nn.models.unet import UNet, unet_small
 from nn.models.vit import VisionTransformer, vit, vit_b_16, vit_b_32, vit_l_16, vit_tiny
 
 # Every lowercase function imported above builds a model, except the scaling rule and the pooling.
+_NOT_MODELS = ("compound_scaling", "mean_pooling")
 _BUILDERS = {
     name: value
     for name, value in dict(globals()).items()
-    if callable(value) and name.islower() and not name.startswith("_") and name not in ("compound_scaling", "mean_pooling")
+    if callable(value) and name.islower() and not name.startswith("_") and name not in _NOT_MODELS
 }
 
 
