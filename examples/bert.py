@@ -207,8 +207,8 @@ def classify(model: Classifier, tokenizer, texts, labels, batch_size: int, max_l
 
 def main(argv=None) -> Result:
     args = arguments(argv, task="order", vocab_size=4000, hidden_size=128, layers=2, heads=4, max_length=64,
-                     steps=600, batch_size=64, lr=2e-3, labelled=50, test_per_play=100, min_words=12, words=24,
-                     finetune_epochs=10, finetune_lr=3e-4)  # fmt: skip
+                     steps=600, batch_size=64, lr=1e-3, labelled=50, test_per_play=100, min_words=12, words=24,
+                     finetune_epochs=20, finetune_lr=3e-4)  # fmt: skip
     setup(args)
     quick = args.quick
     vocab_size, hidden, layers, steps = (
