@@ -39,6 +39,13 @@ def _set_autocast(cast_inputs) -> None:
     _autocast = cast_inputs
 
 
+def autocast_inputs(op, *inputs) -> tuple:
+    """``inputs`` cast as autocast's lists ask for ``op`` (unchanged when autocast is off). A composite
+    function on the lists (a loss built from several ops) calls it at entry, as ``Function.apply``
+    does for every op, so that all of its ops run in that dtype."""
+    return inputs if _autocast is None else _autocast(op, inputs)
+
+
 def _set_grad_enabled(mode: bool) -> None:
     global _grad_enabled
     _grad_enabled = bool(mode)
