@@ -124,25 +124,48 @@ def nesterov_sgd(parameters, lr: float, weight_decay: float) -> nn.optim.SGD:
     return nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
 
 
+class MixedPrecision:
+    """``--amp``: the forward and the loss run under ``mg.autocast(device, float16)`` and the update
+    goes through a ``GradScaler``; when not ``enabled``, a plain float32 step::
+
+        with precision.autocast:
+            loss = loss_of(batch)
+        precision.step(loss, optimizer)
+    """
+
+    def __init__(self, device: str, enabled: bool):
+        self.autocast = mg.autocast(device, dtype=mg.float16, enabled=enabled)
+        self.scaler = nn.amp.GradScaler(enabled=enabled)
+
+    def step(self, loss: mg.Tensor, optimizer: nn.optim.Optimizer) -> None:
+        """Backward through the scaled loss, then step on the unscaled gradients (skipped, and the scale
+        lowered, when one is inf or NaN)."""
+        optimizer.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
 def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
-        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None) -> dict:  # fmt: skip
+        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None, amp: bool = False) -> dict:  # fmt: skip
     """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
     with Nesterov momentum 0.9 on ``parameters`` (default all of the model's), one-cycle learning rate
     peaking at ``lr``. ``loss_of(index)`` gives a batch's loss; ``evaluate()``, if given, a test
-    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. The model stays in the
-    mode the caller set. Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
+    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. ``amp``: mixed precision
+    (``MixedPrecision``) on the default device. The model stays in the mode the caller set.
+    Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
     if optimizer is None:
         optimizer = nesterov_sgd(model.parameters() if parameters is None else parameters, lr, weight_decay)
     steps_per_epoch = n // batch_size
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
+    precision = MixedPrecision(mg.backend.get_default_device(), amp)
     curves = {"train loss": [], "test accuracy": []}
     for epoch in range(epochs):
         bar = progress(batches(n, batch_size, drop_last=True), f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
         for index in bar:
-            loss = loss_of(index)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            with precision.autocast:
+                loss = loss_of(index)
+            precision.step(loss, optimizer)
             schedule.step()
             curves["train loss"].append(loss.item())
             bar.set_postfix(loss=f"{loss.item():.3f}")
