@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import minigrad as mg
+import minigrad.functional as F
 import nn
 
 
@@ -218,6 +219,21 @@ def train_epoch(model, optimizer, n: int, batch_size: int, loss_of, desc: str = 
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def train_classifier(model, x_train, y_train, epochs: int, batch_size: int = 32, lr: float = 3e-3) -> list:
+    """Cross-entropy with Adam at a constant learning rate for ``epochs`` over shuffled batches of
+    ``(x_train, y_train)``, in the mode the caller set. Returns the batch losses."""
+    optimizer = nn.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        for index in batches(len(y_train), batch_size):
+            loss = F.cross_entropy(model(x_train[index]), y_train[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
     return losses
 
 

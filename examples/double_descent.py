@@ -5,7 +5,17 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, batches, load_fashion, parameters, progress, setup
+from examples._common import (
+    Result,
+    Timer,
+    accuracy,
+    arguments,
+    load_fashion,
+    parameters,
+    progress,
+    setup,
+    train_classifier,
+)
 
 CLASSES = 10
 
@@ -29,19 +39,6 @@ def mlp(in_features: int, width: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_features, width), nn.ReLU(), nn.Linear(width, CLASSES))
 
 
-def train(model: nn.Module, x: mg.Tensor, y: mg.Tensor, epochs: int, batch_size: int, lr: float) -> None:
-    """Cross-entropy with Adam at a constant learning rate, no weight decay, no early stopping: long
-    enough for the models past the threshold to fit every (noisy) training label."""
-    optimizer = nn.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        for index in batches(len(y), batch_size):
-            loss = F.cross_entropy(model(x[index]), y[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-
 def interpolation_width(n_train: int, in_features: int) -> float:
     """The width at which the MLP has as many parameters as there are training targets (n x classes)."""
     return (n_train * CLASSES - CLASSES) / (in_features + 1 + CLASSES)
@@ -59,7 +56,9 @@ def main(argv=None) -> Result:
     with Timer() as timer:
         for width in (bar := progress(widths, "width")):
             model = mlp(x_train.shape[1], width)
-            train(model, x_train, y_train, epochs, args.batch_size, args.lr)
+            # Adam at a constant rate, no weight decay, no early stopping: long enough for the models
+            # past the threshold to fit every (noisy) training label.
+            train_classifier(model, x_train, y_train, epochs, args.batch_size, args.lr)
             train_error.append((width, 1 - accuracy(model, x_train, y_train)))
             test_error.append((width, 1 - accuracy(model, x_test, y_test)))
             print(f"width {width:5d} ({parameters(model):,} parameters): train error {train_error[-1][1]:.3f}, "

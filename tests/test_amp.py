@@ -31,10 +31,17 @@ def test_linear_runs_in_float16_and_its_gradients_reach_float32_parameters_as_fl
 def test_matrix_products_and_convolutions_run_in_float16():
     a, b = _inputs(2, 3, 4), _inputs(2, 4, 5)
     image, kernel = _inputs(1, 2, 5, 5), _inputs(3, 2, 3, 3)
+    q = _inputs(1, 2, 3, 4)
     with mg.autocast("cpu"):
         assert mg.matmul(a, b).dtype == mg.float16
         assert mg.einsum("bij,bjk->bik", a, b).dtype == mg.float16
         assert F.conv2d(image, kernel).dtype == mg.float16
+        assert mg.bmm(a, b).dtype == mg.float16 and mg.mm(a[0], b[0]).dtype == mg.float16
+        assert (a @ b).dtype == mg.float16
+        assert F.linear(a, b[0].T).dtype == mg.float16
+        assert F.conv1d(image[:, :, 0], kernel[:, :, 0]).dtype == mg.float16
+        assert F.conv_transpose2d(image, kernel.transpose(0, 1)).dtype == mg.float16
+        assert F.scaled_dot_product_attention(q, q, q).dtype == mg.float16
 
 
 def test_softmax_norms_losses_reductions_and_exp_log_run_in_float32():
