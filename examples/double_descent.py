@@ -20,18 +20,22 @@ from examples._common import (
 CLASSES = 10
 
 
-def noisy_fashion(n_train: int, noise: float, pool: int, quick: bool) -> tuple:
+def pooled_fashion(n_train: int, pool: int, quick: bool) -> tuple:
     """The first ``n_train`` training images and the 1000 test images, average-pooled by ``pool``
-    (28x28 -> 7x7 by default) and flattened to (N, D), standardised. A fraction ``noise`` of the
-    training labels is replaced by a class drawn uniformly at random (which is the true one a tenth
-    of the time); the test labels stay clean. Returns ``x_train, y_train, x_test, y_test``."""
+    (28x28 -> 7x7 by default), flattened to (N, D) and standardised, with their labels (int64)."""
     x_train, y_train, x_test, y_test = load_fashion(quick, quick_sizes=(n_train, 500))
-    x_train, y_train = x_train[:n_train], y_train[:n_train].clone()
-    replaced = mg.rand(n_train) < noise
-    y_train[replaced] = mg.randint(0, CLASSES, (int(replaced.sum().item()),))
-    x_train, x_test = (F.avg_pool2d(x, pool).flatten(1) for x in (x_train, x_test))
+    x_train, x_test = (F.avg_pool2d(x, pool).flatten(1) for x in (x_train[:n_train], x_test))
     mean, std = x_train.mean(), x_train.std()
-    return (x_train - mean) / std, y_train, (x_test - mean) / std, y_test
+    return (x_train - mean) / std, y_train[:n_train], (x_test - mean) / std, y_test
+
+
+def noisy(labels: mg.Tensor, noise: float) -> mg.Tensor:
+    """``labels`` with a fraction ``noise`` of them replaced by a class drawn uniformly at random
+    (which is the true one a tenth of the time)."""
+    labels = labels.clone()
+    replaced = mg.rand(len(labels)) < noise
+    labels[replaced] = mg.randint(0, CLASSES, (int(replaced.sum().item()),))
+    return labels
 
 
 def mlp(in_features: int, width: int) -> nn.Module:
@@ -45,25 +49,31 @@ def interpolation_width(n_train: int, in_features: int) -> float:
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=300, batch_size=100, lr=3e-3, n_train=1000, noise=0.2, pool=4,
-                     widths="2,4,8,16,32,48,64,96,128,192,256,384,512,1024,2048,4096")  # fmt: skip
+    args = arguments(argv, epochs=300, batch_size=100, lr=3e-3, n_train=1000, noise=0.2, pool=4, runs=3,
+                     widths="2,4,8,16,32,48,64,96,128,192,256,384,512,1024,2048")  # fmt: skip
     setup(args)
-    n_train, epochs = (200, 100) if args.quick else (args.n_train, args.epochs)
+    n_train, epochs, runs = (200, 100, 1) if args.quick else (args.n_train, args.epochs, args.runs)
     widths = [2, 8, 32, 256] if args.quick else [int(w) for w in args.widths.split(",")]
-    x_train, y_train, x_test, y_test = noisy_fashion(n_train, args.noise, args.pool, args.quick)
+    x_train, clean_labels, x_test, y_test = pooled_fashion(n_train, args.pool, args.quick)
 
-    train_error, test_error = [], []
+    errors = {width: ([], []) for width in widths}  # width -> (train errors, test errors), one per run
     with Timer() as timer:
-        for width in (bar := progress(widths, "width")):
-            model = mlp(x_train.shape[1], width)
-            # Adam at a constant rate, no weight decay, no early stopping: long enough for the models
-            # past the threshold to fit every (noisy) training label.
-            train_classifier(model, x_train, y_train, epochs, args.batch_size, args.lr)
-            train_error.append((width, 1 - accuracy(model, x_train, y_train)))
-            test_error.append((width, 1 - accuracy(model, x_test, y_test)))
-            print(f"width {width:5d} ({parameters(model):,} parameters): train error {train_error[-1][1]:.3f}, "
-                  f"test error {test_error[-1][1]:.3f}", flush=True)  # fmt: skip
-            bar.set_postfix(test_error=f"{test_error[-1][1]:.3f}")
+        for run in range(runs):
+            mg.manual_seed(args.seed + run)  # each run draws its own noisy labels and initial weights
+            y_train = noisy(clean_labels, args.noise)
+            for width in (bar := progress(widths, f"run {run + 1}/{runs}: width")):
+                model = mlp(x_train.shape[1], width)
+                # Adam at a constant rate, no weight decay, no early stopping: long enough for the
+                # models past the threshold to fit every (noisy) training label.
+                train_classifier(model, x_train, y_train, epochs, args.batch_size, args.lr)
+                errors[width][0].append(1 - accuracy(model, x_train, y_train))
+                errors[width][1].append(1 - accuracy(model, x_test, y_test))
+                bar.set_postfix(test_error=f"{errors[width][1][-1]:.3f}")
+    train_error = [(width, sum(train) / runs) for width, (train, _) in errors.items()]
+    test_error = [(width, sum(test) / runs) for width, (_, test) in errors.items()]
+    for (width, train), (_, test) in zip(train_error, test_error):
+        size = parameters(mlp(x_train.shape[1], width))
+        print(f"width {width:5d} ({size:,} parameters): train error {train:.3f}, test error {test:.3f}")
 
     # The threshold: the narrowest model that fits the training set (noisy labels included) to 1 %.
     fitted = [width for width, error in train_error if error <= 0.01]
@@ -83,11 +93,11 @@ def main(argv=None) -> Result:
     result = Result("test error at the peak", peak_error, curves, extra, timer.seconds)
     print(result.line(), flush=True)
     if args.plot:
-        _plot(curves, threshold, interpolation_width(n_train, x_train.shape[1]), args, n_train)
+        _plot(curves, threshold, interpolation_width(n_train, x_train.shape[1]), args, n_train, runs)
     return result
 
 
-def _plot(curves: dict, threshold, params_width: float, args, n_train: int) -> None:
+def _plot(curves: dict, threshold, params_width: float, args, n_train: int, runs: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,7 +113,8 @@ def _plot(curves: dict, threshold, params_width: float, args, n_train: int) -> N
     ax.set_xscale("log", base=2)
     ax.set_xlabel("hidden width")
     ax.set_ylabel("error")
-    ax.set_title(f"Two-layer MLPs, Fashion-MNIST {n_train} images, {args.noise:.0%} label noise", fontsize=9)
+    ax.set_title(f"Two-layer MLPs, Fashion-MNIST {n_train} images, {args.noise:.0%} label noise "
+                 f"(mean of {runs} runs)", fontsize=9)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
