@@ -84,6 +84,7 @@ def main(argv=None) -> Result:
     peak_width, peak_error = max(test_error[sweet_spot:], key=lambda point: point[1])
     extra = {
         "peak at width": peak_width,
+        f"best below the threshold (width {test_error[sweet_spot][0]})": test_error[sweet_spot][1],
         f"at width {widths[0]}": test_error[0][1],
         f"at width {widths[-1]}": test_error[-1][1],
         "interpolation threshold (train error <= 1 %)": threshold,
