@@ -14,6 +14,9 @@ in float32 over MPI (MPI has no half type) and cast back.
 from __future__ import annotations
 
 import enum
+import shutil
+import sys
+from pathlib import Path
 
 from minigrad import backend
 from minigrad.tensor import Tensor
@@ -118,6 +121,13 @@ class _ProcessGroup:
 
 
 _group: _ProcessGroup | None = None
+
+
+def find_mpiexec() -> str | None:
+    """The MPI launcher: the one beside this Python (the ``mpich`` wheel installs it in the
+    environment's ``bin``), else ``mpiexec`` on PATH; None when there is none."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
 def init_process_group(backend: str = "mpi") -> None:

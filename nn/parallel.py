@@ -172,9 +172,8 @@ class DistributedDataParallel(Module):
         self._reduce_ready_buckets()
         self._syncing = False
         if self._next_bucket < len(self.buckets):
-            missing = [
-                self._names[id(p)] for b in self.buckets for p in b if id(p) not in self._ready[self._bucket_of[id(p)]]
-            ]
+            ready = set().union(*self._ready)
+            missing = [name for key, name in self._names.items() if key not in ready]
             raise RuntimeError(
                 f"DistributedDataParallel: parameters got no gradient in this backward, so their buckets "
                 f"could not be reduced: {missing}; make every parameter take part in the loss, or pass "
