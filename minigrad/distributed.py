@@ -14,8 +14,10 @@ in float32 over MPI (MPI has no half type) and cast back.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from minigrad import backend
@@ -123,6 +125,11 @@ class _ProcessGroup:
 _group: _ProcessGroup | None = None
 
 
+def is_available() -> bool:
+    """Whether mpi4py, the MPI bindings every backend needs, is installed."""
+    return importlib.util.find_spec("mpi4py") is not None
+
+
 def find_mpiexec() -> str | None:
     """The MPI launcher: the one beside this Python (the ``mpich`` wheel installs it in the
     environment's ``bin``), else ``mpiexec`` on PATH; None when there is none."""
@@ -172,8 +179,11 @@ def get_backend() -> str:
 
 
 def barrier() -> None:
-    """Wait until every process has reached this call."""
-    _world("barrier").comm.Barrier()
+    """Wait until every process has reached this call. The wait sleeps between checks rather than
+    spinning (MPI's blocking barrier busy-polls), so a waiting rank leaves its core to the others."""
+    request = _world("barrier").comm.Ibarrier()
+    while not request.Test():
+        time.sleep(0.001)
 
 
 # ----------------------------------------------------------------- collectives on tensors

@@ -22,14 +22,9 @@ import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIEXEC = dist.find_mpiexec()
-try:
-    import mpi4py  # noqa: F401
-
-    HAVE_MPI4PY = True
-except ImportError:
-    HAVE_MPI4PY = False
 needs_mpi = pytest.mark.skipif(
-    not (HAVE_MPI4PY and MPIEXEC), reason="needs mpi4py and an MPI launcher (pip install 'minigrad[distributed]')"
+    not (dist.is_available() and MPIEXEC),
+    reason="needs mpi4py and an MPI launcher (pip install 'minigrad[distributed]')",
 )
 
 PRELUDE = """
