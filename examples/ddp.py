@@ -4,8 +4,10 @@ Each of the ``--processes`` ranks runs the resnet example's network (its BatchNo
 SyncBatchNorm) on its share of every global batch; DistributedDataParallel averages the
 gradients, so every rank takes the step one process takes on the whole batch. After the DDP
 run, rank 0 trains the plain single-process network on the same batches (the other ranks wait
-asleep) and compares the weights: they agree to float32 rounding. It prints the time per step of
-both and the scaling efficiency, 2-process throughput / (2 x 1-process throughput).
+asleep), in float32 and in float64, and compares the weights: DDP is as far from the
+single-process float32 weights as float32 rounding takes a run (the float32 run's distance to
+the float64 one). It prints the time per step of both and the scaling efficiency, 2-process
+throughput / (2 x 1-process throughput).
 
 Run as ``python -m examples ddp``: it launches ``mpiexec -n 2 python -m mpi4py -m examples ddp``
 itself; or launch that command directly. Each process uses one thread (MINIGRAD_NUM_THREADS=1),
@@ -82,12 +84,20 @@ def run_ranks(args) -> Result | None:
     dist.barrier()
     ddp_losses, ddp_step = train(ddp, images, y_train, batches, args.lr, shard, f"DDP, {world} processes", rank == 0)
     result = None
-    if rank == 0:  # the same steps in one process, on the whole global batch
-        mg.manual_seed(args.seed)
-        single = resnet_small(10, width=width, blocks=args.blocks)
-        losses, single_step = train(single, images, y_train, batches, args.lr, slice(None), "1 process")
+    if rank == 0:  # the same steps in one process, on the whole global batch; then in float64,
+        # whose distance to the float32 run is the yardstick of float32 rounding after these steps
+        runs = {}
+        for name, dtype in (("1 process", mg.float32), ("1 process, float64", mg.float64)):
+            mg.manual_seed(args.seed)
+            model = resnet_small(10, width=width, blocks=args.blocks).to(dtype)
+            runs[name] = (model, *train(model, images.to(dtype), y_train, batches, args.lr, slice(None), name))
+        single, losses, single_step = runs["1 process"]
+        exact = runs["1 process, float64"][0]
         curves = {f"train loss: DDP, {world} processes": ddp_losses, "train loss: 1 process": losses}
         extra = {
+            "max |w_1 process - w_float64|": max_difference(single, exact),
+            "max |w_DDP - w_float64|": max_difference(replica, exact),
+            "max |loss_DDP - loss_1 process|": max(abs(a - b) for a, b in zip(ddp_losses, losses)),
             "time per step, 1 process (ms)": 1000 * single_step,
             f"time per step, {world} processes (ms)": 1000 * ddp_step,
             "scaling efficiency": single_step / (world * ddp_step),
