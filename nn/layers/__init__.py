@@ -49,8 +49,9 @@ from nn.layers.norm import (
 )
 from nn.layers.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from nn.layers.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from nn.layers.sparse import Embedding
+from nn.layers.sparse import Embedding, EmbeddingBag
 from nn.layers.transformer import (
+    CoAttentionLayer,
     LearnedPositionalEncoding,
     PositionalEncoding,
     Transformer,
