@@ -213,6 +213,14 @@ def _buffer(group: _ProcessGroup, array):
     return xp.ascontiguousarray(array, dtype=dtype)
 
 
+def _in_place(group: _ProcessGroup, tensor: Tensor, collective) -> None:
+    """Run ``collective(buffer)`` on ``tensor``'s data (through a copy when MPI cannot take it as is)."""
+    buffer = _buffer(group, tensor.data)
+    collective(buffer)
+    group.synchronize()
+    _write_back(tensor, buffer)
+
+
 def _write_back(tensor: Tensor, result) -> None:
     if result is not tensor.data:
         tensor.data[...] = result
@@ -231,10 +239,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM) -> None:
     group = _world("all_reduce")
     _check("all_reduce", group, tensor)
     _check_op("all_reduce", op, tensor)
-    buffer = _buffer(group, tensor.data)
-    group.all_reduce(buffer, op)
-    group.synchronize()
-    _write_back(tensor, buffer)
+    _in_place(group, tensor, lambda buffer: group.all_reduce(buffer, op))
 
 
 def broadcast(tensor: Tensor, src: int) -> None:
@@ -243,10 +248,7 @@ def broadcast(tensor: Tensor, src: int) -> None:
     _check("broadcast", group, tensor)
     if not 0 <= src < group.size:
         raise ValueError(f"broadcast: src must be a rank in [0, {group.size - 1}], got {src}")
-    buffer = _buffer(group, tensor.data)
-    group.broadcast(buffer, src)
-    group.synchronize()
-    _write_back(tensor, buffer)
+    _in_place(group, tensor, lambda buffer: group.broadcast(buffer, src))
 
 
 def all_gather(tensor_list: list, tensor: Tensor) -> None:

@@ -34,22 +34,22 @@ import minigrad.distributed as dist
 import minigrad.functional as F
 import nn
 
-dist.init_process_group("mpi")
+dist.init_process_group("{backend}")
 rank, world = dist.get_rank(), dist.get_world_size()
-assert world == 2, world
+assert world == {n}, world
 """
 
 
-def launch(tmp_path, body: str, n: int = 2, timeout: float = 60) -> subprocess.CompletedProcess:
+def launch(tmp_path, body: str, n: int = 2, backend: str = "mpi", timeout: float = 60) -> subprocess.CompletedProcess:
     script = tmp_path / "script.py"
-    script.write_text(PRELUDE + textwrap.dedent(body))
+    script.write_text(PRELUDE.format(backend=backend, n=n) + textwrap.dedent(body))
     env = dict(os.environ, PYTHONPATH=str(ROOT), MINIGRAD_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     command = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", str(script)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
-def run_ok(tmp_path, body: str) -> str:
-    done = launch(tmp_path, body)
+def run_ok(tmp_path, body: str, **options) -> str:
+    done = launch(tmp_path, body, **options)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -348,3 +348,44 @@ def test_an_exception_on_one_rank_aborts_every_rank(tmp_path):
     assert done.returncode != 0
     assert "rank 1 fails" in done.stderr
     assert time.perf_counter() - start < 60
+
+
+@needs_mpi
+@pytest.mark.cuda
+@pytest.mark.skipif(not mg.cuda.is_available(), reason="needs CuPy and a GPU")
+def test_nccl_collectives_on_the_gpu(tmp_path):
+    """One process per GPU; with one GPU, a world of one still goes through NCCL."""
+    import cupy
+
+    n = cupy.cuda.runtime.getDeviceCount()
+    run_ok(
+        tmp_path,
+        """
+        for dtype in (mg.float16, mg.float32, mg.float64):
+            t = mg.tensor([1.0 + rank, 2.0], dtype=dtype, device="cuda")
+            dist.all_reduce(t, dist.ReduceOp.AVG)
+            assert t.device == "cuda" and t.tolist() == [1 + (world - 1) / 2, 2.0], t
+        t = mg.full((3,), float(rank), device="cuda")
+        dist.broadcast(t, src=0)
+        assert t.tolist() == [0.0] * 3
+        gathered = [mg.zeros(2, device="cuda") for _ in range(world)]
+        dist.all_gather(gathered, mg.full((2,), float(rank), device="cuda"))
+        assert [g.tolist() for g in gathered] == [[float(r)] * 2 for r in range(world)]
+        out = mg.zeros(2, device="cuda")
+        dist.reduce_scatter(out, [mg.full((2,), float(r), device="cuda") for r in range(world)])
+        assert out.tolist() == [float(rank * world)] * 2, out
+        try:
+            dist.all_reduce(mg.zeros(2))
+        except RuntimeError as error:
+            assert "backend 'nccl' moves cuda tensors, got a tensor on cpu" in str(error), error
+        else:
+            raise AssertionError("no device error")
+        model = nn.Linear(3, 2).to("cuda")
+        ddp = nn.parallel.DistributedDataParallel(model)
+        ddp(mg.randn(4, 3, device="cuda")).sum().backward()
+        assert model.weight.grad.device == "cuda"
+        print("ok")
+        """,
+        n=min(n, 2),
+        backend="nccl",
+    )
