@@ -47,6 +47,8 @@ class _ProcessGroup:
         self.backend, self.mpi = backend_name, MPI
         self.comm = MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        # AVG is a SUM divided by the world size afterwards (MPI has no average)
+        self.ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.MAX: MPI.MAX, ReduceOp.MIN: MPI.MIN}
         self.nccl = None
         if backend_name == "nccl":
             self._init_nccl()
@@ -62,16 +64,16 @@ class _ProcessGroup:
         unique_id = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
         self.nccl_module, self.cupy = nccl, cupy
         self.nccl = nccl.NcclCommunicator(self.size, unique_id, self.rank)
+        self.ops = {ReduceOp.SUM: nccl.NCCL_SUM, ReduceOp.AVG: nccl.NCCL_SUM, ReduceOp.MAX: nccl.NCCL_MAX,
+                    ReduceOp.MIN: nccl.NCCL_MIN}  # fmt: skip
 
     # ------------------------------------------------------------- arrays
     def all_reduce(self, array, op: ReduceOp) -> None:
         if self.nccl is not None:
-            self.nccl.allReduce(array.data.ptr, array.data.ptr, array.size, self._nccl_type(array), self._nccl_op(op),
-                                self._stream())  # fmt: skip
+            pointer = array.data.ptr
+            self.nccl.allReduce(pointer, pointer, array.size, self._nccl_type(array), self.ops[op], self._stream())
         else:
-            mpi_op = {ReduceOp.SUM: self.mpi.SUM, ReduceOp.AVG: self.mpi.SUM, ReduceOp.MAX: self.mpi.MAX,
-                      ReduceOp.MIN: self.mpi.MIN}[op]  # fmt: skip
-            self.comm.Allreduce(self.mpi.IN_PLACE, array, op=mpi_op)
+            self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.ops[op])
         if op is ReduceOp.AVG:
             array /= self.size
 
@@ -94,11 +96,10 @@ class _ProcessGroup:
             self.reduce_scatter(out, stacked, ReduceOp.SUM)
             out /= self.size
         elif self.nccl is not None:
-            self.nccl.reduceScatter(stacked.data.ptr, out.data.ptr, out.size, self._nccl_type(out), self._nccl_op(op),
+            self.nccl.reduceScatter(stacked.data.ptr, out.data.ptr, out.size, self._nccl_type(out), self.ops[op],
                                     self._stream())  # fmt: skip
         else:
-            mpi_op = {ReduceOp.SUM: self.mpi.SUM, ReduceOp.MAX: self.mpi.MAX, ReduceOp.MIN: self.mpi.MIN}[op]
-            self.comm.Reduce_scatter_block(stacked, out, op=mpi_op)
+            self.comm.Reduce_scatter_block(stacked, out, op=self.ops[op])
 
     def _nccl_type(self, array):
         nccl = self.nccl_module
@@ -107,11 +108,6 @@ class _ProcessGroup:
         if array.dtype.name not in types:
             raise TypeError(f"distributed (nccl): unsupported dtype {array.dtype}; expected one of {sorted(types)}")
         return types[array.dtype.name]
-
-    def _nccl_op(self, op: ReduceOp):
-        nccl = self.nccl_module
-        return {ReduceOp.SUM: nccl.NCCL_SUM, ReduceOp.AVG: nccl.NCCL_SUM, ReduceOp.MAX: nccl.NCCL_MAX,
-                ReduceOp.MIN: nccl.NCCL_MIN}[op]  # fmt: skip
 
     def _stream(self) -> int:
         return self.cupy.cuda.get_current_stream().ptr
