@@ -26,7 +26,10 @@ class Result:
     seconds: float = 0.0
 
     def line(self) -> str:
-        shown = f"{self.value:.4f}" if abs(self.value) < 10 else f"{self.value:.2f}"
+        if 0 < abs(self.value) < 1e-3:  # a difference or an error: its size, not 0.0000
+            shown = f"{self.value:.3g}"
+        else:
+            shown = f"{self.value:.4f}" if abs(self.value) < 10 else f"{self.value:.2f}"
         parts = [f"{self.metric}: {shown}"] + [f"{k}: {_fmt(v)}" for k, v in self.extra.items()]
         return " | ".join(parts) + f" ({self.seconds:.1f} s)"
 

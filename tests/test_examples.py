@@ -7,6 +7,7 @@ import math
 import pytest
 
 from examples.__main__ import available
+from minigrad import distributed
 
 EXAMPLES = sorted(available())
 
@@ -25,6 +26,8 @@ def _falls(values) -> bool:
 def test_example_quick_run(name, tmp_path, capsys):
     import importlib
 
+    if name == "ddp" and not (distributed.is_available() and distributed.find_mpiexec()):
+        pytest.skip("ddp: needs mpi4py and an MPI launcher (pip install 'minigrad[distributed]')")
     module = importlib.import_module(f"examples.{name}")
     plot = tmp_path / "curves.png"
     result = module.main(["--quick", "--plot", str(plot)])
