@@ -72,3 +72,18 @@ def test_amp_quick_run_trains_without_nan_and_follows_float32(name, options):
         assert all(math.isfinite(value) for value in mixed.curves[key])
         assert _falls(mixed.curves[key])
         assert max(abs(a - b) for a, b in zip(full.curves[key], mixed.curves[key], strict=True)) < 0.05
+
+
+def test_double_descent_label_noise_and_interpolation_width():
+    """20 % of the labels redrawn uniformly changes about 18 % of them; at interpolation_width the MLP
+    has n x classes parameters."""
+    import minigrad as mg
+    from examples._common import parameters
+    from examples.double_descent import CLASSES, interpolation_width, mlp, noisy
+
+    mg.manual_seed(0)
+    labels = mg.randint(0, CLASSES, (20000,))
+    changed = (noisy(labels, 0.2) != labels).float().mean().item()
+    assert abs(changed - 0.18) < 0.01
+    width = interpolation_width(1000, 49)  # 7x7 pooled images
+    assert parameters(mlp(49, math.floor(width))) <= 1000 * CLASSES <= parameters(mlp(49, math.ceil(width)))
