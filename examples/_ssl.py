@@ -28,11 +28,11 @@ class FashionViews(NamedTuple):
 
 def fashion_views(quick: bool) -> FashionViews:
     """Fashion-MNIST (6000/1000; 512/250 when quick) and SimCLR's augmentation for grey images:
-    a random resized crop (20-100 % of the area), a horizontal flip, brightness and contrast jitter."""
+    a random resized crop (30-100 % of the area), a horizontal flip, brightness and contrast jitter."""
     x_train, y_train, x_test, y_test = load_fashion(quick)
     normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
     augment = transforms.Compose([
-        transforms.RandomResizedCrop(28, scale=(0.2, 1.0)),
+        transforms.RandomResizedCrop(28, scale=(0.3, 1.0)),
         transforms.RandomHorizontalFlip(),
         transforms.RandomApply([transforms.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
         normalise,
