@@ -7,6 +7,7 @@ import math
 import pytest
 
 from examples.__main__ import available
+from minigrad import distributed
 
 EXAMPLES = sorted(available())
 
@@ -25,6 +26,8 @@ def _falls(values) -> bool:
 def test_example_quick_run(name, tmp_path, capsys):
     import importlib
 
+    if name == "ddp" and not (distributed.is_available() and distributed.find_mpiexec()):
+        pytest.skip("ddp: needs mpi4py and an MPI launcher (pip install 'minigrad[distributed]')")
     module = importlib.import_module(f"examples.{name}")
     plot = tmp_path / "curves.png"
     result = module.main(["--quick", "--plot", str(plot)])
@@ -50,6 +53,40 @@ def test_same_seed_same_curves_bit_for_bit(name):
     for key in losses:
         assert first.curves[key] == again.curves[key]
     assert any(first.curves[key] != other.curves[key] for key in losses)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [("resnet", []), ("transformer", ["--task", "dates", "--d-model", "32", "--dim-feedforward", "64"])],
+)
+def test_amp_quick_run_trains_without_nan_and_follows_float32(name, options):
+    """--amp (autocast float16 + GradScaler) on the CPU: the loss stays finite, falls, and stays within
+    a few hundredths of the float32 run's at every step."""
+    import importlib
+
+    module = importlib.import_module(f"examples.{name}")
+    full, mixed = (module.main(["--quick", *options, *amp]) for amp in ([], ["--amp"]))
+    losses = [key for key in full.curves if "loss" in key]
+    assert losses
+    for key in losses:
+        assert all(math.isfinite(value) for value in mixed.curves[key])
+        assert _falls(mixed.curves[key])
+        assert max(abs(a - b) for a, b in zip(full.curves[key], mixed.curves[key], strict=True)) < 0.05
+
+
+def test_double_descent_label_noise_and_interpolation_width():
+    """20 % of the labels redrawn uniformly changes about 18 % of them; at interpolation_width the MLP
+    has n x classes parameters."""
+    import minigrad as mg
+    from examples._common import parameters
+    from examples.double_descent import CLASSES, interpolation_width, mlp, noisy
+
+    mg.manual_seed(0)
+    labels = mg.randint(0, CLASSES, (20000,))
+    changed = (noisy(labels, 0.2) != labels).float().mean().item()
+    assert abs(changed - 0.18) < 0.01
+    width = interpolation_width(1000, 49)  # 7x7 pooled images
+    assert parameters(mlp(49, math.floor(width))) <= 1000 * CLASSES <= parameters(mlp(49, math.ceil(width)))
 
 
 def test_simsiam_collapse_measure():
