@@ -87,3 +87,27 @@ def test_double_descent_label_noise_and_interpolation_width():
     assert abs(changed - 0.18) < 0.01
     width = interpolation_width(1000, 49)  # 7x7 pooled images
     assert parameters(mlp(49, math.floor(width))) <= 1000 * CLASSES <= parameters(mlp(49, math.ceil(width)))
+
+
+def test_simsiam_collapse_measure():
+    """The per-dimension std of z / ||z||: 0 for a collapsed output, about 1 / sqrt(d) for spread-out ones."""
+    import minigrad as mg
+    from examples.simsiam import output_std
+
+    mg.manual_seed(0)
+    assert output_std(mg.ones(64, 32)) == pytest.approx(0, abs=1e-6)
+    assert output_std(mg.randn(4096, 32)) == pytest.approx(1 / math.sqrt(32), rel=0.05)
+
+
+def test_cpc_predicts_every_step_against_the_other_signals():
+    import minigrad as mg
+    from examples.cpc import CPC, info_nce_per_step, register_signals
+
+    mg.manual_seed(0)
+    x, classes = register_signals(6, 256, 32, noise=0.1)
+    assert x.shape == (6, 1, 256) and classes.shape == (6,)
+    assert 0 <= classes.min().item() and classes.max().item() < 8
+    per_step = info_nce_per_step(CPC(8, 8, steps=3), x, temperature=0.1)
+    assert len(per_step) == 3
+    # an untrained network picks its own signal's future about as often as chance: 1 in 6
+    assert all(0 < loss.item() < 2 * math.log(6) for loss in per_step)
