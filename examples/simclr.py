@@ -19,6 +19,7 @@ from __future__ import annotations
 import minigrad.functional as F
 import nn
 from examples._common import Result, Timer, arguments, finish, fit, setup
+from examples._ssl import augmentation
 from examples._vision import fashion
 from minigrad.data import DataLoader, FashionMNIST, Subset, transforms
 from nn.models import resnet_small
@@ -27,15 +28,9 @@ from nn.utils import extract_features, knn_probe, linear_probe
 
 def fashion_views(normalise: transforms.Normalize, n: int) -> Subset:
     """The first ``n`` Fashion-MNIST training images, each sample a pair of views ``(view_1, view_2)``
-    (1, 28, 28) and its label (unused by SimCLR). SimCLR's augmentation for small grey images:
-    a random resized crop of 20-100 % of the area, a horizontal flip, brightness and contrast
-    jitter (no blur at this size, as in the paper's CIFAR-10 runs), then ``normalise``."""
-    augment = transforms.Compose([
-        transforms.RandomResizedCrop(28, scale=(0.2, 1.0)),
-        transforms.RandomHorizontalFlip(),
-        transforms.RandomApply([transforms.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
-        normalise,
-    ])  # fmt: skip
+    (1, 28, 28) and its label (unused by SimCLR): the shared SimCLR augmentation, its crops covering
+    20-100 % of the area, then ``normalise``."""
+    augment = augmentation(normalise, scale=(0.2, 1.0))
     return Subset(FashionMNIST(train=True, transform=transforms.TwoViews(augment)), range(n))
 
 
