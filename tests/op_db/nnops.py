@@ -12,6 +12,7 @@ import minigrad as mg
 import minigrad.functional as F
 import minigrad.testing as mgt
 from minigrad.ops.activation import GeluBackward
+from minigrad.ops.norm import sync_batch_norm
 from tests.op_db import OpInfo, Sample
 
 _erf, _erfc = np.vectorize(math.erf, otypes=[float]), np.vectorize(math.erfc, otypes=[float])
@@ -305,6 +306,23 @@ def _np_batch_norm(x, stats, weight, bias, training, momentum, eps):
 
 
 @st.composite
+def _sync_batch_norm_samples(draw):
+    """Training only (the op is batch norm over every process's batch; here, one process)."""
+    sample = draw(_batch_norm_samples())
+    x, _, weight, bias = sample.args
+    return Sample((x, weight, bias), {"momentum": sample.kwargs["momentum"], "eps": sample.kwargs["eps"]})
+
+
+def _sync_batch_norm(x, weight, bias, **kwargs):
+    c = x.shape[1]
+    return sync_batch_norm(x, mg.zeros(c, dtype=x.dtype), mg.ones(c, dtype=x.dtype), weight, bias, **kwargs)
+
+
+def _np_sync_batch_norm(x, weight, bias, momentum, eps):
+    return _np_batch_norm(x, None, weight, bias, True, momentum, eps)
+
+
+@st.composite
 def _layer_norm_samples(draw, rms=False):
     shape = draw(mgt.shapes(1, 3, 1, 4))
     k = draw(st.integers(1, len(shape)))
@@ -376,6 +394,13 @@ NORMS = [
         _batch_norm_samples(),
         _np_batch_norm,
         singular=_constant_first(_batch_norm_samples()),
+    ),
+    OpInfo(
+        "sync_batch_norm",
+        _sync_batch_norm,
+        _sync_batch_norm_samples(),
+        _np_sync_batch_norm,
+        singular=_constant_first(_sync_batch_norm_samples()),
     ),
     OpInfo(
         "layer_norm",
