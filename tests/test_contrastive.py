@@ -135,9 +135,9 @@ def _compare(torch, ours, theirs, arrays):
     loss, expected = ours(*leaves), theirs(*torch_leaves)
     loss.sum().backward()
     expected.sum().backward()
-    np.testing.assert_allclose(loss.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss.data, expected.detach().cpu().numpy(), rtol=1e-10, atol=1e-12)
     for mine, reference in zip(leaves, torch_leaves):
-        np.testing.assert_allclose(mine.grad.data, reference.grad.numpy(), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(mine.grad.data, reference.grad.cpu().numpy(), rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("temperature", [0.5, 0.07, 0.01])

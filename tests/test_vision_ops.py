@@ -18,7 +18,7 @@ rng = np.random.default_rng(0)
 
 
 def _np(x):
-    return x.detach().numpy()
+    return x.detach().cpu().numpy()
 
 
 def _with_grads(fn, *arrays, lib):
@@ -27,8 +27,8 @@ def _with_grads(fn, *arrays, lib):
     out = fn(*inputs)
     weights = np.random.default_rng(1).standard_normal(tuple(out.shape)).astype(arrays[0].dtype)
     (out * lib.tensor(weights)).sum().backward()
-    grads = [None if x.grad is None else x.grad.detach().numpy() for x in inputs]
-    return out.detach().numpy(), grads
+    grads = [None if x.grad is None else x.grad.detach().cpu().numpy() for x in inputs]
+    return out.detach().cpu().numpy(), grads
 
 
 def _agrees_with_torch(mg_fn, torch_fn, *arrays, atol=1e-5):

@@ -15,7 +15,7 @@ import numpy
 import scipy.special
 
 from . import cuda, random
-from .core import CUPY_VERSION, fill_namespace, ndarray, ufunc, unwrap, wrap
+from .core import CUPY_VERSION, fill_namespace, ndarray, ufunc, wrap
 
 _HOST_TO_DEVICE = (bool, int, float, complex, list, tuple, numpy.ndarray, numpy.generic)
 

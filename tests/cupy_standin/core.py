@@ -282,7 +282,8 @@ class ufunc:
     def __init__(self, numpy_ufunc, name: str | None = None):
         self._ufunc = numpy_ufunc
         self.name = name or numpy_ufunc.__name__
-        self.nin, self.nout, self.nargs, self.types = numpy_ufunc.nin, numpy_ufunc.nout, numpy_ufunc.nargs, numpy_ufunc.types
+        self.nin, self.nout, self.nargs = numpy_ufunc.nin, numpy_ufunc.nout, numpy_ufunc.nargs
+        self.types = numpy_ufunc.types
         self.__name__ = self.name
 
     def __repr__(self):

@@ -70,8 +70,8 @@ def main() -> None:
     for namespace in NAMESPACES:
         space = resolve(namespace)
         is_class = inspect.isclass(space)
-        names = set(dir(space)) | {child.rpartition(".")[2] for child in NAMESPACES if child.rpartition(".")[0] == namespace}
-        for name in sorted(names):  # with the lazily imported children (cupyx.scipy.special, cupy.random.Generator)
+        children = {child.rpartition(".")[2] for child in NAMESPACES if child.rpartition(".")[0] == namespace}
+        for name in sorted(set(dir(space)) | children):  # dir() misses lazy children (cupyx.scipy.special)
             if name.startswith("_") and not (is_class and name.startswith("__")) and name not in KEPT_DUNDERS:
                 continue
             obj = getattr(space, name)
