@@ -129,8 +129,16 @@ def same_device(arrays) -> bool:
     """Whether all arrays live on one device (always true without CuPy)."""
     if cupy is None:
         return True
-    kinds = {isinstance(a, cupy.ndarray) for a in arrays if hasattr(a, "dtype") and hasattr(a, "shape")}
+    kinds = {isinstance(a, cupy.ndarray) for a in arrays if is_array(a)}  # NumPy scalars go with either
     return len(kinds) <= 1
+
+
+def is_writeable(x) -> bool:
+    """Whether writing into ``x`` is allowed: NumPy's flag; CuPy has none, so there a view with a
+    zero stride along a dimension of more than one element (from ``expand``) is read-only too."""
+    if isinstance(x, numpy.ndarray):
+        return x.flags.writeable
+    return all(stride or size <= 1 for stride, size in zip(x.strides, x.shape))
 
 
 def to_device(x, device: str):

@@ -343,7 +343,7 @@ def test_tensor_conversions():
     with pytest.raises(RuntimeError, match="detach"):
         leaf([1.0]).cpu().numpy()
     assert x.to(mg.float64).dtype == mg.float64 and x.double().dtype == mg.float64
-    assert x.to("cpu") is x
+    assert x.to(x.device) is x
     assert len(x) == 1 and [t.shape for t in x] == [(2,)]
     assert repr(leaf([1.0])) == "tensor([1.], dtype=float64, requires_grad=True)"
 

@@ -95,6 +95,11 @@ def _out(out):
     return out._array
 
 
+def _with_out(kwargs: dict, out) -> dict:
+    """NumPy's keyword arguments, with ``out`` (device arrays) unwrapped where it is given."""
+    return kwargs if out is None else {**kwargs, "out": _out(out)}
+
+
 # ------------------------------------------------------------------------------ ndarray
 class ndarray:
     """A device array (a NumPy array inside). ``ndarray(shape, dtype)`` allocates, as in CuPy."""
@@ -177,7 +182,11 @@ class ndarray:
 
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index):
-        return wrap(self._array[_index(index)])
+        index = _index(index)
+        result = self._array[index]
+        if isinstance(result, numpy.generic):  # CuPy gives a 0-d view of the element, not a copy
+            result = self._array[(*(index if isinstance(index, tuple) else (index,)), Ellipsis)]
+        return _device(result)
 
     def __setitem__(self, index, value):
         self._array[_index(index)] = unwrap(value)
@@ -243,11 +252,8 @@ def _cuda_device():
 def _method(name: str):
     numpy_method = getattr(numpy.ndarray, name)
 
-    def method(self, *args, **kwargs):
-        out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = _out(out)
-        return _result(numpy_method(self._array, *unwrap(args), **unwrap(kwargs)), out)
+    def method(self, *args, out=None, **kwargs):
+        return _result(numpy_method(self._array, *unwrap(args), **_with_out(unwrap(kwargs), out)), out)
 
     method.__name__ = name
     return method
@@ -318,11 +324,8 @@ def function(name: str, numpy_fn):
     """CuPy's ``name``: NumPy's function on the unwrapped device arguments, results wrapped."""
 
     @functools.wraps(numpy_fn)
-    def fn(*args, **kwargs):
-        out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = _out(out)
-        return _result(numpy_fn(*unwrap(args), **unwrap(kwargs)), out)
+    def fn(*args, out=None, **kwargs):
+        return _result(numpy_fn(*unwrap(args), **_with_out(unwrap(kwargs), out)), out)
 
     fn.__name__ = fn.__qualname__ = name
     return fn
