@@ -156,7 +156,9 @@ def test_attention_matches_its_composition(kind):
         inputs.append(mask)
     elif kind == "dropout":
         mg.manual_seed(3)
-        draw = mg.Tensor._make(mg.backend.generator(mg.get_default_device()).random((2, 3, 5)))  # as the fused op draws
+        draw = mg.Tensor._make(
+            mg.backend.generator(mg.backend.get_default_device()).random((2, 3, 5))
+        )  # as the fused op draws
         dropout_mask = mg.where(draw >= 0.4, 1 / 0.6, 0.0)
         kwargs["dropout_p"] = 0.4
 
