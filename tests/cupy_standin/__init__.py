@@ -99,15 +99,17 @@ def install() -> None:
     linalg = _module("cupy.linalg", numpy.linalg, {})
     cuda_module = _module("cupy.cuda", None, {name: getattr(cuda, name) for name in (
         "Device", "Stream", "runtime", "is_available", "get_device_id", "get_current_stream")})  # fmt: skip
+    random_module = _module("cupy.random", random.STATE, random.OWN)
     cupy = _module("cupy", numpy, {
         "__version__": CUPY_VERSION, "ndarray": ndarray, "ufunc": ufunc, "array": array, "asarray": asarray,
         "asanyarray": asarray, "asnumpy": asnumpy, "ascontiguousarray": ascontiguousarray,
-        "get_array_module": get_array_module, "random": random, "linalg": linalg, "lib": lib, "cuda": cuda_module,
+        "get_array_module": get_array_module, "random": random_module, "linalg": linalg, "lib": lib,
+        "cuda": cuda_module,
     })  # fmt: skip
     special = _module("cupyx.scipy.special", scipy.special, {})
     scipy_module = _module("cupyx.scipy", None, {"special": special})
     cupyx = _module("cupyx", None, {"scatter_add": scatter_add, "scipy": scipy_module, "errstate": numpy.errstate})
-    modules = {"cupy": cupy, "cupy.random": random, "cupy.linalg": linalg, "cupy.lib": lib,
+    modules = {"cupy": cupy, "cupy.random": random_module, "cupy.linalg": linalg, "cupy.lib": lib,
                "cupy.lib.stride_tricks": stride_tricks, "cupy.cuda": cuda_module, "cupy.cuda.runtime": cuda.runtime,
                "cupyx": cupyx, "cupyx.scipy": scipy_module, "cupyx.scipy.special": special}  # fmt: skip
     sys.modules.update(modules)

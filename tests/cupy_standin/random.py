@@ -1,11 +1,9 @@
 """``cupy.random``: the legacy functions on one NumPy ``RandomState``, and ``default_rng``'s
 ``Generator`` with only the methods CuPy's has (no ``normal``, ``permutation``, ``choice``)."""
 
-import sys
-
 import numpy
 
-from .core import NAMES, fill_namespace, function, wrap
+from .core import NAMES, function, wrap
 
 
 class Generator:
@@ -58,14 +56,10 @@ def seed(seed=None) -> None:
     _state.seed(seed)
 
 
-fill_namespace(
-    sys.modules[__name__],
-    "cupy.random",
-    _state,
-    {
-        "default_rng": default_rng,
-        "Generator": Generator,
-        "seed": seed,
-        **{name: function(name, getattr(_state, name)) for name in ("rand", "randn", "randint", "random_sample")},
-    },
-)
+STATE = _state
+OWN = {  # what cupy.random has of its own; its other functions are NumPy's RandomState methods, wrapped
+    "Generator": Generator,
+    "default_rng": default_rng,
+    "seed": seed,
+    **{name: function(name, getattr(_state, name)) for name in ("rand", "randn", "randint", "random_sample")},
+}
