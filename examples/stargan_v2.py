@@ -143,7 +143,7 @@ def save_grid(generator, model, x_test, y_test, domains: list, path: str) -> Non
     ]
     for c, images in enumerate(columns):
         for r in range(rows):
-            axes[r][c].imshow(images[r, 0].numpy(), cmap="gray_r", vmin=-1, vmax=1)
+            axes[r][c].imshow(images[r, 0].cpu().numpy(), cmap="gray_r", vmin=-1, vmax=1)
             axes[r][c].axis("off")
         axes[0][c].set_title("source" if c == 0 else f"-> {domains[c - 1]}", fontsize=9)
     fig.tight_layout()

@@ -61,7 +61,7 @@ def beam_search(model, src: mg.Tensor, src_lengths: mg.Tensor, bos_id: int, eos_
     finished = [[] for _ in range(batch)]  # per row: (score, ids)
     for length in range(1, max_len + 1):
         logits, state = model.decode_step(tokens, state)
-        log_probs = F.log_softmax(logits.float(), dim=-1).numpy().reshape(batch, width, -1)  # (B, W, V)
+        log_probs = F.log_softmax(logits.float(), dim=-1).cpu().numpy().reshape(batch, width, -1)  # (B, W, V)
         parents, next_tokens = [], []
         for b in range(batch):
             if open_[b]:

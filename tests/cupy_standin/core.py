@@ -58,6 +58,8 @@ def wrap(value):
         return _device(value)
     if isinstance(value, numpy.generic):
         return _device(numpy.asarray(value))
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # NumPy's named results (linalg.qr)
+        return type(value)(*(wrap(v) for v in value))
     if isinstance(value, (list, tuple)):
         return type(value)(wrap(v) for v in value)
     return value
