@@ -58,7 +58,9 @@ def _plot_regression(x_train, y_train, x_test, truth, fixed, learned, predict, p
     axes[0].plot(x_test.cpu().numpy(), truth.cpu().numpy(), label="truth")
     axes[0].plot(x_train.cpu().numpy(), y_train.cpu().numpy(), "o", alpha=0.4, label="training data")
     for ax, (name, module) in zip(axes[1:], (("fixed", fixed), ("learned", learned))):
-        axes[0].plot(x_test.cpu().numpy(), predict(module, x_test).cpu().numpy(), label=f"{name} h={module.bandwidth.item():.2f}")
+        axes[0].plot(
+            x_test.cpu().numpy(), predict(module, x_test).cpu().numpy(), label=f"{name} h={module.bandwidth.item():.2f}"
+        )
         ax.imshow(module.attention_weights.cpu().numpy()[0], cmap="Reds", aspect="auto")
         ax.set_title(f"attention weights, {name} bandwidth")
         ax.set_xlabel("training input (sorted)")

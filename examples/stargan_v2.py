@@ -8,14 +8,14 @@ from pathlib import Path
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, batches, finish, progress, setup
+from examples._common import Result, Timer, accuracy, arguments, batches, finish, on_device, progress, setup
 from minigrad.data import load_digits, train_test_split
 from nn.models import stargan_v2_small
 
 
 def load(domains: list, img_size: int):
     """Digits of the chosen classes as (N, 1, img_size, img_size) in [-1, 1], labels 0..len(domains)-1."""
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     keep = mg.tensor([i for i, label in enumerate(labels.tolist()) if label in domains])
     images, labels = images[keep].unsqueeze(1) * 2 - 1, labels[keep]
     labels = mg.tensor([domains.index(label) for label in labels.tolist()])
