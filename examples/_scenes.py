@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import minigrad as mg
 import nn
-from examples._common import batches, on_device, progress
+from examples._common import batches, progress
 from minigrad.data import Scenes, scenes
 from minigrad.metrics import mean_average_precision
 
 
-def _on_device(s: Scenes) -> Scenes:
-    """The scenes' tensors on the default device (they are generated on the CPU)."""
-    return Scenes(*on_device(s.images, s.semantic, s.instance), list(on_device(*s.boxes)), list(on_device(*s.labels)))
-
-
 def held_out(n: int, seed: int) -> Scenes:
     """The test scenes: their objects come from the part of the pool no training scene uses."""
-    return _on_device(scenes(n, seed=seed + 10_000, split="test"))
+    return scenes(n, seed=seed + 10_000, split="test").to(mg.backend.get_default_device())
 
 
 def epoch_batches(epoch: int, epochs: int, per_epoch: int, batch_size: int, seed: int) -> tuple:
     """Fresh training scenes for this epoch, and a progress bar over batches of their indices."""
-    train = _on_device(scenes(per_epoch, seed=seed + epoch, split="train"))
+    train = scenes(per_epoch, seed=seed + epoch, split="train").to(mg.backend.get_default_device())
     steps = per_epoch // batch_size
     return train, progress(batches(per_epoch, batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}", total=steps)
 

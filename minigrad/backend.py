@@ -355,7 +355,7 @@ def _special(name, x, compute, dtype=None):
     if xp is not numpy:  # pragma: no cover - GPU only
         import cupyx.scipy.special
 
-        return getattr(cupyx.scipy.special, name)(x).astype(dtype or x.dtype, copy=False)
+        return getattr(cupyx.scipy.special, name)(x.astype(float64)).astype(dtype or x.dtype, copy=False)
     return in_chunks(lambda part: compute(part).astype(dtype or x.dtype, copy=False), x, float64_work=True)
 
 
@@ -391,28 +391,34 @@ def normal_cdf_and_pdf(x, exact: bool):
 
 # ------------------------------------------------------------------------------ random
 class _Generators:
-    """One seeded generator per device; ``manual_seed`` resets all of them."""
+    """One seeded generator per device; ``manual_seed`` resets all of them. The GPU's is made
+    on first use, from the seed last given."""
 
     def __init__(self, seed=None):
         self.seed(seed)
 
     def seed(self, seed) -> None:
-        self._seed = seed
         self._cpu = numpy.random.default_rng(seed)
-        self._cuda = None
+        self._cuda, self._cuda_seed = None, seed
 
     def get(self, device: str):
         if device == "cpu":
             return self._cpu
-        if self._cuda is None:  # pragma: no cover - GPU only
-            self._cuda = cupy.random.default_rng(self._seed)
+        if self._cuda is None:
+            self._cuda = cupy.random.default_rng(self._cuda_seed)
         return self._cuda
 
     def state(self):
-        return self._cpu.bit_generator.state
+        """What ``set_state`` puts back: the CPU generator's state, the GPU's generator and seed."""
+        return self._cpu.bit_generator.state, self._cuda, self._cuda_seed
 
     def set_state(self, state) -> None:
-        self._cpu.bit_generator.state = state
+        self._cpu.bit_generator.state, self._cuda, self._cuda_seed = state
+
+    def reseed(self, seed) -> None:
+        """Restart every device's generator from ``seed`` (a DataLoader batch's own seed)."""
+        self._cpu.bit_generator.state = numpy.random.default_rng(seed).bit_generator.state
+        self._cuda, self._cuda_seed = None, seed
 
 
 generators = _Generators()

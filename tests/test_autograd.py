@@ -345,7 +345,8 @@ def test_tensor_conversions():
     assert x.to(mg.float64).dtype == mg.float64 and x.double().dtype == mg.float64
     assert x.to(x.device) is x
     assert len(x) == 1 and [t.shape for t in x] == [(2,)]
-    assert repr(leaf([1.0])) == "tensor([1.], dtype=float64, requires_grad=True)"
+    device = "" if x.device == "cpu" else f", device='{x.device}'"
+    assert repr(leaf([1.0])) == f"tensor([1.], dtype=float64{device}, requires_grad=True)"
 
 
 # --------------------------------------------------------------------- subgradients

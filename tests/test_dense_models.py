@@ -85,7 +85,7 @@ def test_unet_errors():
 
 @pytest.fixture(scope="module")
 def few_scenes():
-    return scenes(3, seed=1)
+    return scenes(3, seed=1).to(mg.backend.get_default_device())
 
 
 def test_ssd_outputs_losses_and_detections(few_scenes):

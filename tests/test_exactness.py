@@ -5,6 +5,8 @@ of every op)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -42,6 +44,10 @@ def _assert_close(got, want, rtol):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=np.finfo(np.float64).tiny)
 
 
+@pytest.mark.skipif(
+    os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1",
+    reason="on the device this measures CuPy's special-function kernels, which the stand-in does not emulate",
+)
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_float64_agrees_with_high_precision_over_the_line(name):
     fn, ref = FUNCTIONS[name]

@@ -146,7 +146,7 @@ def test_bilinear_kernel_matches_its_composition():
     table = mg.tensor(rng.standard_normal((n * h * w, c)), requires_grad=True)
     px = mg.tensor(rng.uniform(-1.5, w + 0.5, (n, 5)), requires_grad=True)
     py = mg.tensor(rng.uniform(-1.5, h + 0.5, (n, 5)), requires_grad=True)
-    base = np.arange(n)[:, None] * (h * w)
+    base = mg.arange(n).data[:, None] * (h * w)
     fused = BilinearSample.apply(table, px, py, base=base, height=h, width=w)
     composed = bilinear_reference(table, px, py, base, h, w)
     np.testing.assert_allclose(_np(fused), _np(composed), atol=1e-12)

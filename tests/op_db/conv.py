@@ -565,7 +565,7 @@ PADDING = [
     OpInfo("pad", F.pad, _pad_samples(), np_pad),
     OpInfo(
         "border_pad_grad",
-        lambda g, **kwargs: BorderPadGrad.apply(g, **kwargs),
+        lambda g, index, **kwargs: BorderPadGrad.apply(g, index=to_device(index, g.device), **kwargs),
         _border_pad_grad_samples(),
         np_border_pad_grad,
     ),
