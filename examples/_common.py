@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import minigrad as mg
+import minigrad.functional as F
 import nn
 
 
@@ -25,7 +26,10 @@ class Result:
     seconds: float = 0.0
 
     def line(self) -> str:
-        shown = f"{self.value:.4f}" if abs(self.value) < 10 else f"{self.value:.2f}"
+        if 0 < abs(self.value) < 1e-3:  # a difference or an error: its size, not 0.0000
+            shown = f"{self.value:.3g}"
+        else:
+            shown = f"{self.value:.4f}" if abs(self.value) < 10 else f"{self.value:.2f}"
         parts = [f"{self.metric}: {shown}"] + [f"{k}: {_fmt(v)}" for k, v in self.extra.items()]
         return " | ".join(parts) + f" ({self.seconds:.1f} s)"
 
@@ -124,25 +128,48 @@ def nesterov_sgd(parameters, lr: float, weight_decay: float) -> nn.optim.SGD:
     return nn.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
 
 
+class MixedPrecision:
+    """``--amp``: the forward and the loss run under ``mg.autocast(device, float16)`` and the update
+    goes through a ``GradScaler``; when not ``enabled``, a plain float32 step::
+
+        with precision.autocast:
+            loss = loss_of(batch)
+        precision.step(loss, optimizer)
+    """
+
+    def __init__(self, device: str, enabled: bool):
+        self.autocast = mg.autocast(device, dtype=mg.float16, enabled=enabled)
+        self.scaler = nn.amp.GradScaler(enabled=enabled)
+
+    def step(self, loss: mg.Tensor, optimizer: nn.optim.Optimizer) -> None:
+        """Backward through the scaled loss, then step on the unscaled gradients (skipped, and the scale
+        lowered, when one is inf or NaN)."""
+        optimizer.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
 def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
-        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None) -> dict:  # fmt: skip
+        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None, amp: bool = False) -> dict:  # fmt: skip
     """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
     with Nesterov momentum 0.9 on ``parameters`` (default all of the model's), one-cycle learning rate
     peaking at ``lr``. ``loss_of(index)`` gives a batch's loss; ``evaluate()``, if given, a test
-    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. The model stays in the
-    mode the caller set. Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
+    accuracy after each epoch. ``optimizer``, if given, replaces the SGD. ``amp``: mixed precision
+    (``MixedPrecision``) on the default device. The model stays in the mode the caller set.
+    Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
     if optimizer is None:
         optimizer = nesterov_sgd(model.parameters() if parameters is None else parameters, lr, weight_decay)
     steps_per_epoch = n // batch_size
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
+    precision = MixedPrecision(mg.backend.get_default_device(), amp)
     curves = {"train loss": [], "test accuracy": []}
     for epoch in range(epochs):
         bar = progress(batches(n, batch_size, drop_last=True), f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
         for index in bar:
-            loss = loss_of(index)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            with precision.autocast:
+                loss = loss_of(index)
+            precision.step(loss, optimizer)
             schedule.step()
             curves["train loss"].append(loss.item())
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -150,6 +177,20 @@ def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, paramet
             curves["test accuracy"].append((epoch + 1, evaluate()))
             print(f"{desc} {epoch + 1}: test accuracy {curves['test accuracy'][-1][1]:.4f}", flush=True)
     return curves
+
+
+def optimizer_step(optimizer, loss: mg.Tensor, schedule=None, max_norm: float | None = None) -> float:
+    """One update: zero the gradients, backpropagate ``loss``, clip the gradients' joint norm to
+    ``max_norm`` (when given), step the optimizer, then the learning-rate ``schedule`` (when given).
+    Returns the loss as a float."""
+    optimizer.zero_grad()
+    loss.backward()
+    if max_norm is not None:
+        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm)
+    optimizer.step()
+    if schedule is not None:
+        schedule.step()
+    return loss.item()
 
 
 @mg.no_grad()
@@ -201,6 +242,21 @@ def train_epoch(model, optimizer, n: int, batch_size: int, loss_of, desc: str = 
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def train_classifier(model, x_train, y_train, epochs: int, batch_size: int = 32, lr: float = 3e-3) -> list:
+    """Cross-entropy with Adam at a constant learning rate for ``epochs`` over shuffled batches of
+    ``(x_train, y_train)``, in the mode the caller set. Returns the batch losses."""
+    optimizer = nn.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        for index in batches(len(y_train), batch_size):
+            loss = F.cross_entropy(model(x_train[index]), y_train[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
     return losses
 
 

@@ -45,8 +45,8 @@ def optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> nn
     raise ValueError(f"optimizer: unknown name {name!r}; expected 'sgd' or 'adamw'")
 
 
-def fit(model: nn.Module, data: Fashion, optim, lr: float, epochs: int, batch_size: int) -> tuple:
-    """Train with a one-cycle schedule peaking at ``lr``; returns (curves, seconds)."""
+def fit(model: nn.Module, data: Fashion, optim, lr: float, epochs: int, batch_size: int, amp: bool = False) -> tuple:
+    """Train with a one-cycle schedule peaking at ``lr`` (mixed precision with ``amp``); returns (curves, seconds)."""
 
     def loss_of(index):
         return F.cross_entropy(model(data.augment(data.x_train[index])), data.y_train[index])
@@ -62,6 +62,7 @@ def fit(model: nn.Module, data: Fashion, optim, lr: float, epochs: int, batch_si
             lr,
             optimizer=optim,
             evaluate=lambda: accuracy(model, data.x_test, data.y_test),
+            amp=amp,
         )
     return curves, timer.seconds
 

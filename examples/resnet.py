@@ -18,7 +18,7 @@ def gradient_norms(model: nn.Module, images: mg.Tensor, labels: mg.Tensor) -> li
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=20, batch_size=128, lr=0.1, width=16, blocks=1, se=False, depth_blocks=9)
+    args = arguments(argv, epochs=20, batch_size=128, lr=0.1, width=16, blocks=1, se=False, depth_blocks=9, amp=False)
     setup(args)
     quick = args.quick
     epochs, width, batch_size = (1, 8, 32) if quick else (args.epochs, args.width, args.batch_size)
@@ -27,7 +27,7 @@ def main(argv=None) -> Result:
     build = se_resnet_small if args.se else resnet_small
     model = build(10, width=width, blocks=args.blocks)
     optim = optimizer(model, "sgd", args.lr, weight_decay=5e-4)
-    curves, seconds = fit(model, data, optim, args.lr, epochs, batch_size)
+    curves, seconds = fit(model, data, optim, args.lr, epochs, batch_size, amp=args.amp)
 
     # Gradient flow at initialisation: a deep plain network against the same network with shortcuts,
     # both without batch norm and with PyTorch's default conv init (what BN and He init later fixed).

@@ -8,7 +8,7 @@ from pathlib import Path
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, batches, finish, on_device, progress, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, on_device, progress, setup, train_classifier
 from minigrad.data import load_digits, train_test_split
 from nn.models import stargan_v2_small
 
@@ -36,19 +36,6 @@ def digit_classifier(num_classes: int) -> nn.Module:
         nn.Flatten(),
         nn.Linear(128, num_classes),
     )
-
-
-def train_classifier(model, x_train, y_train, epochs: int, batch_size: int = 32) -> list:
-    optimizer = nn.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(epochs):
-        for index in batches(len(y_train), batch_size):
-            loss = F.cross_entropy(model(x_train[index]), y_train[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    return losses
 
 
 def r1_penalty(d_out: mg.Tensor, x_real: mg.Tensor) -> mg.Tensor:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 
+import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, arguments, parameters, progress, setup
+from examples._common import MixedPrecision, Result, arguments, parameters, progress, setup
 from examples._seq import run_tasks
 from minigrad.data.text import Vocab
 from nn.models import TransformerSeq2Seq
@@ -17,11 +18,14 @@ EPOCHS = {"dates": 4, "en-es": 10}
 DROPOUT = {"dates": 0.0, "en-es": 0.1}
 
 
-def train(model, task, steps: int, batch_size: int, lr: float, warmup: int, desc: str, after_step=None) -> list:
+def train(model, task, steps: int, batch_size: int, lr: float, warmup: int, desc: str, after_step=None,
+          amp: bool = False) -> list:  # fmt: skip
     """Teacher-forced cross-entropy (padding ignored) with Adam (betas 0.9, 0.98): the learning rate rises
     linearly over ``warmup`` steps (none if 0), then decays by a cosine to lr / 20. ``after_step(model)``,
-    if given, runs after each update. Stops early once the loss is not finite. Returns the loss per step."""
+    if given, runs after each update; ``amp``: mixed precision (``MixedPrecision``) on the default device.
+    Stops early once the loss is not finite. Returns the loss per step."""
     optimizer = nn.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
+    precision = MixedPrecision(mg.backend.get_default_device(), amp)
 
     def factor(step):
         if step < warmup:
@@ -33,11 +37,10 @@ def train(model, task, steps: int, batch_size: int, lr: float, warmup: int, desc
     losses = []
     for batch in (bar := progress(itertools.islice(batches, steps), desc, total=steps)):
         model.train()
-        logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        with precision.autocast:
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+            loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id)
+        precision.step(loss, optimizer)
         schedule.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}", **(after_step(model) if after_step else {}))
@@ -48,7 +51,7 @@ def train(model, task, steps: int, batch_size: int, lr: float, warmup: int, desc
 
 def main(argv=None) -> Result:
     args = arguments(argv, task="both", epochs=None, batch_size=64, lr=3e-3, warmup=100, d_model=64, nhead=4,
-                     layers=2, dim_feedforward=256, dropout=None, beam_width=1)  # fmt: skip
+                     layers=2, dim_feedforward=256, dropout=None, beam_width=1, amp=False)  # fmt: skip
     setup(args)
 
     def fit(name, task):
@@ -60,7 +63,7 @@ def main(argv=None) -> Result:
         steps = epochs * -(-len(task.train) // args.batch_size)
         warmup = min(args.warmup, steps // 4)
         print(f"{name}: {len(task.train)} training pairs, {epochs} epochs, {parameters(model):,} parameters")
-        return model, train(model, task, steps, args.batch_size, args.lr, warmup, name)
+        return model, train(model, task, steps, args.batch_size, args.lr, warmup, name, amp=args.amp)
 
     # scored by greedy or beam search through decode_step, which reuses the KV cache
     return run_tasks(args, "Transformer seq2seq", fit)

@@ -2,13 +2,14 @@
 
 Inside ``autocast(device_type, dtype=float16)``, an op on the autocast lists below casts its
 float16/float32 tensor inputs on that device before it runs (float64 tensors are left alone, as
-PyTorch does): the ops of ``LOWER_PRECISION_OPS`` (matrix products, convolutions: fast and safe
-in half precision) to ``dtype``; the ops of ``FLOAT32_OPS`` (reductions, softmax, norms, losses,
-exp/log/pow: they need float32's range or accuracy) to float32. Every other op runs in the dtype
-its inputs promote to. The cast is recorded like any op, so gradients flow back to float32
-parameters as float32. The check sits at the one entry every op goes through
-(``Function.apply``) and costs one ``is None`` test when autocast is off; backward runs each op
-in the dtypes its forward used.
+PyTorch does): the ops of ``LOWER_PRECISION_OPS`` (matrix products, convolutions, the fused RNN
+layers: fast and safe in half precision) to ``dtype``; the ops of ``FLOAT32_OPS`` (reductions,
+softmax, norms, losses, exp/log/pow: they need float32's range or accuracy) to float32. Every other
+op runs in the dtype its inputs promote to. The cast is recorded like any op, so gradients flow
+back to float32 parameters as float32. The check sits at the one entry every op goes through
+(``Function.apply``; a loss composed of several ops casts at its own entry with
+``autograd.autocast_inputs``) and costs one ``is None`` test when autocast is off; backward runs
+each op in the dtypes its forward used.
 
 ``GradScaler`` multiplies the loss by a scale so that small float16 gradients do not flush to
 zero, divides the gradients by it before the optimizer step, skips a step whose gradients have
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 
 from minigrad import autograd, backend
+from minigrad.ops import loss
 from minigrad.ops.activation import Softplus
 from minigrad.ops.attention import ScaledDotProductAttention
 from minigrad.ops.conv import Conv, ConvTranspose
@@ -29,15 +31,23 @@ from minigrad.ops.linalg import Einsum, Linear, Matmul
 from minigrad.ops.loss import BinaryCrossEntropy, CrossEntropy, LogSoftmax, NllLoss, Softmax
 from minigrad.ops.norm import BatchNorm, GroupNorm, LayerNorm, RmsNorm, VectorNorm
 from minigrad.ops.reduce import Cumsum, Logsumexp, Mean, Prod, Std, Sum, Var
+from minigrad.ops.rnn import GRUSequence, LSTMSequence
 from minigrad.tensor import Tensor
 
-# The autocast op lists (PyTorch's lower_precision_fp and fp32 lists, for minigrad's ops).
-LOWER_PRECISION_OPS = (Matmul, Einsum, Linear, Conv, ConvTranspose, ScaledDotProductAttention)
+# The autocast op lists (PyTorch's lower_precision_fp and fp32 lists, for minigrad's ops). An entry
+# is an op (a Function) or a composite function that casts its inputs with autograd.autocast_inputs.
+LOWER_PRECISION_OPS = (
+    Matmul, Einsum, Linear, Conv, ConvTranspose, ScaledDotProductAttention,
+    LSTMSequence, GRUSequence,
+)  # fmt: skip
 FLOAT32_OPS = (
     Sum, Mean, Var, Std, Prod, Cumsum, Logsumexp, VectorNorm,
     Softmax, LogSoftmax,
     BatchNorm, LayerNorm, GroupNorm, RmsNorm,
     CrossEntropy, NllLoss, BinaryCrossEntropy,
+    loss.mse_loss, loss.l1_loss, loss.smooth_l1_loss, loss.huber_loss, loss.binary_cross_entropy_with_logits,
+    loss.kl_div, loss.js_div, loss.cosine_similarity, loss.cosine_embedding_loss, loss.margin_ranking_loss,
+    loss.triplet_margin_loss,
     Exp, Log, Pow, Rsqrt, Softplus,
 )  # fmt: skip
 

@@ -19,7 +19,7 @@ from minigrad.ops.activation import elu, gelu, glu, hardtanh, leaky_relu, logsig
 from minigrad.ops.dropout import drop_path, dropout, dropout2d
 
 # embeddings (ops/embedding.py)
-from minigrad.ops.embedding import embedding, one_hot
+from minigrad.ops.embedding import embedding, embedding_bag, one_hot
 
 # normalisation (ops/norm.py)
 from minigrad.ops.norm import batch_norm, group_norm, instance_norm, layer_norm, normalize, rms_norm

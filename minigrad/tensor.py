@@ -222,6 +222,13 @@ class Tensor:
         self._hooks.append(hook)
         return autograd._HookHandle(self._hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` once backward has accumulated this leaf's gradient into ``.grad``
+        (after every use of the leaf in the graph has contributed), as in PyTorch."""
+        if not self._requires_grad or self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that require grad have one")
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
         if self.grad_fn is not None:

@@ -13,6 +13,6 @@ from nn.module import (
     Unflatten,
 )
 from nn.layers import *  # every layer, listed in nn/layers/__init__.py
-from nn import amp, optim, utils  # (they build on the layers above)
+from nn import amp, optim, parallel, utils  # (they build on the layers above)
 from nn import decoding, models
 from nn import modules

@@ -1,5 +1,7 @@
 """Mixed precision on the CPU with float16 arrays: autocast's op lists and GradScaler's dynamic loss scale."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -31,10 +33,17 @@ def test_linear_runs_in_float16_and_its_gradients_reach_float32_parameters_as_fl
 def test_matrix_products_and_convolutions_run_in_float16():
     a, b = _inputs(2, 3, 4), _inputs(2, 4, 5)
     image, kernel = _inputs(1, 2, 5, 5), _inputs(3, 2, 3, 3)
+    q = _inputs(1, 2, 3, 4)
     with mg.autocast(DEVICE):
         assert mg.matmul(a, b).dtype == mg.float16
         assert mg.einsum("bij,bjk->bik", a, b).dtype == mg.float16
         assert F.conv2d(image, kernel).dtype == mg.float16
+        assert mg.bmm(a, b).dtype == mg.float16 and mg.mm(a[0], b[0]).dtype == mg.float16
+        assert (a @ b).dtype == mg.float16
+        assert F.linear(a, b[0].T).dtype == mg.float16
+        assert F.conv1d(image[:, :, 0], kernel[:, :, 0]).dtype == mg.float16
+        assert F.conv_transpose2d(image, kernel.transpose(0, 1)).dtype == mg.float16
+        assert F.scaled_dot_product_attention(q, q, q).dtype == mg.float16
 
 
 def test_softmax_norms_losses_reductions_and_exp_log_run_in_float32():
@@ -246,3 +255,36 @@ def test_scale_sequence_matches_torch_on_the_same_inf_pattern():
         theirs_scales.append(theirs.get_scale())
     assert ours_scales == theirs_scales
     assert ours.state_dict() == theirs.state_dict()
+
+
+def test_composite_losses_run_in_float32_where_float16_would_overflow():
+    big, target = mg.full((4,), 300.0).half(), mg.zeros(4).half()  # 300^2 is past float16's 65504
+    with mg.autocast(DEVICE):
+        assert F.mse_loss(big, target).item() == 90000.0
+        assert F.huber_loss(big, target, delta=400.0).item() == 45000.0
+        for loss in (
+            F.l1_loss(big, target),
+            F.smooth_l1_loss(big, target),
+            F.binary_cross_entropy_with_logits(big, target),
+            F.kl_div(big, mg.full((4,), 0.25)),
+            F.cosine_similarity(big, big, dim=0),
+            F.cosine_embedding_loss(big[None], big[None], mg.tensor([1])),
+            F.margin_ranking_loss(big, target, mg.ones(4)),
+            F.triplet_margin_loss(big[None], target[None], big[None]),
+        ):
+            assert loss.dtype == mg.float32 and math.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+def test_recurrent_layers_run_in_float16_and_their_gradients_are_float32(cell):
+    mg.manual_seed(0)
+    rnn = cell(5, 7, batch_first=True)
+    x = _inputs(2, 3, 5)
+    with mg.autocast(DEVICE):
+        output = rnn(x)[0]
+        assert output.dtype == mg.float16
+        loss = output.sum()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == mg.float32 for p in rnn.parameters())
+    reference = rnn(x)[0]
+    np.testing.assert_allclose(output.float().data, reference.data, atol=2e-2)

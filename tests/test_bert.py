@@ -1,5 +1,6 @@
 """BERT: the paper's parameter count, padding that changes nothing, the tied MLM decoder,
-float64 gradients, BERT's initialisation, clear errors, and the 15 % / 80-10-10 masking recipe."""
+float64 gradients, BERT's initialisation, clear errors, the 15 % / 80-10-10 masking recipe, and
+Sentence-BERT's mean pooling and Siamese encoder."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import minigrad as mg
 import minigrad.functional as F
 import nn
 from minigrad.data.text import mask_tokens
-from nn.models import BertConfig, BertForMaskedLM, BertForPreTraining, BertForSequenceClassification, BertModel
+from nn.models import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForSequenceClassification,
+    BertModel,
+    SentenceEncoder,
+    mean_pooling,
+)
 
 VOCAB = 23
 
@@ -210,3 +219,52 @@ def test_mask_tokens_is_reproducible_from_the_seed_and_checks_its_input():
         mask_tokens(ids, (PAD,), MASK, 1000, probability=1.5)
     with pytest.raises(ValueError, match="mask_tokens: the special mask must have the shape"):
         mask_tokens(ids, mg.zeros(3, 3, dtype=mg.bool), MASK, 1000)
+
+
+# ------------------------------------------------------------------------- Sentence-BERT
+_MASK = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+
+
+def test_mean_pooling_averages_the_real_tokens_only():
+    hidden = np.random.default_rng(7).normal(size=(3, 4, 5))
+    pooled = mean_pooling(mg.tensor(hidden), mg.tensor(_MASK.astype(bool))).cpu().numpy()
+    np.testing.assert_allclose(pooled[0], hidden[0, :3].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(pooled[1], hidden[1, 0], rtol=1e-12)
+    np.testing.assert_array_equal(pooled[2], 0)  # no real token: zeros, not a division by zero
+
+
+def test_mean_pooling_gradcheck_float64():
+    hidden = mg.tensor(np.random.default_rng(8).normal(size=(3, 4, 5)), requires_grad=True)
+    assert mg.gradcheck(lambda h: mean_pooling(h, mg.tensor(_MASK)), (hidden,))
+    assert mg.gradgradcheck(lambda h: mean_pooling(h, mg.tensor(_MASK)), (hidden,))
+
+
+def test_mean_pooling_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    hidden = np.random.default_rng(9).normal(size=(3, 4, 5))
+    h, m = torch.tensor(hidden, requires_grad=True), torch.tensor(_MASK).unsqueeze(-1).double()
+    expected = (h * m).sum(1) / m.sum(1).clamp(min=1)
+    expected.square().sum().backward()
+    ours = mg.tensor(hidden, requires_grad=True)
+    pooled = mean_pooling(ours, mg.tensor(_MASK))
+    (pooled * pooled).sum().backward()
+    np.testing.assert_allclose(pooled.detach().cpu().numpy(), expected.detach().cpu().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad.cpu().numpy(), h.grad.cpu().numpy(), rtol=1e-12)
+
+
+def test_mean_pooling_names_the_shapes():
+    with pytest.raises(ValueError, match=r"mean_pooling.*\(2, 3, 4\) and \(2, 4\)"):
+        mean_pooling(mg.zeros(2, 3, 4), mg.ones(2, 4))
+
+
+def test_sentence_encoder_ignores_padding_and_gradchecks():
+    mg.manual_seed(10)
+    encoder = SentenceEncoder(_tiny(num_hidden_layers=1)).eval()
+    ids = _ids((2, 6), seed=11)
+    mask = mg.tensor(np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]]))
+    padded = encoder(ids, mask)
+    assert padded.shape == (2, 8)
+    _assert_close(padded[0], encoder(ids[:1, :4])[0])
+    encoder.to(mg.float64)
+    params = [p for name, p in encoder.named_parameters() if "position" not in name]
+    assert mg.gradcheck(lambda *_: encoder(ids, mask), params, fast_mode=True)

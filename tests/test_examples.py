@@ -8,6 +8,7 @@ import os
 import pytest
 
 from examples.__main__ import available
+from minigrad import distributed
 
 EXAMPLES = sorted(available())
 
@@ -40,6 +41,8 @@ _NOISY_ON_THE_DEVICE = {"efficientnet", "finetune"} if os.environ.get("MINIGRAD_
 def test_example_quick_run(name, tmp_path, capsys):
     import importlib
 
+    if name == "ddp" and not (distributed.is_available() and distributed.find_mpiexec()):
+        pytest.skip("ddp: needs mpi4py and an MPI launcher (pip install 'minigrad[distributed]')")
     module = importlib.import_module(f"examples.{name}")
     plot = tmp_path / "curves.png"
     result = module.main(["--quick", "--plot", str(plot)])
@@ -65,3 +68,61 @@ def test_same_seed_same_curves_bit_for_bit(name):
     for key in losses:
         assert first.curves[key] == again.curves[key]
     assert any(first.curves[key] != other.curves[key] for key in losses)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [("resnet", []), ("transformer", ["--task", "dates", "--d-model", "32", "--dim-feedforward", "64"])],
+)
+def test_amp_quick_run_trains_without_nan_and_follows_float32(name, options):
+    """--amp (autocast float16 + GradScaler) on the CPU: the loss stays finite, falls, and stays within
+    a few hundredths of the float32 run's at every step."""
+    import importlib
+
+    module = importlib.import_module(f"examples.{name}")
+    full, mixed = (module.main(["--quick", *options, *amp]) for amp in ([], ["--amp"]))
+    losses = [key for key in full.curves if "loss" in key]
+    assert losses
+    for key in losses:
+        assert all(math.isfinite(value) for value in mixed.curves[key])
+        assert _falls(mixed.curves[key])
+        assert max(abs(a - b) for a, b in zip(full.curves[key], mixed.curves[key], strict=True)) < 0.05
+
+
+def test_double_descent_label_noise_and_interpolation_width():
+    """20 % of the labels redrawn uniformly changes about 18 % of them; at interpolation_width the MLP
+    has n x classes parameters."""
+    import minigrad as mg
+    from examples._common import parameters
+    from examples.double_descent import CLASSES, interpolation_width, mlp, noisy
+
+    mg.manual_seed(0)
+    labels = mg.randint(0, CLASSES, (20000,))
+    changed = (noisy(labels, 0.2) != labels).float().mean().item()
+    assert abs(changed - 0.18) < 0.01
+    width = interpolation_width(1000, 49)  # 7x7 pooled images
+    assert parameters(mlp(49, math.floor(width))) <= 1000 * CLASSES <= parameters(mlp(49, math.ceil(width)))
+
+
+def test_simsiam_collapse_measure():
+    """The per-dimension std of z / ||z||: 0 for a collapsed output, about 1 / sqrt(d) for spread-out ones."""
+    import minigrad as mg
+    from examples.simsiam import output_std
+
+    mg.manual_seed(0)
+    assert output_std(mg.ones(64, 32)) == pytest.approx(0, abs=1e-6)
+    assert output_std(mg.randn(4096, 32)) == pytest.approx(1 / math.sqrt(32), rel=0.05)
+
+
+def test_cpc_predicts_every_step_against_the_other_signals():
+    import minigrad as mg
+    from examples.cpc import CPC, info_nce_per_step, register_signals
+
+    mg.manual_seed(0)
+    x, classes = register_signals(6, 256, 32, noise=0.1)
+    assert x.shape == (6, 1, 256) and classes.shape == (6,)
+    assert 0 <= classes.min().item() and classes.max().item() < 8
+    per_step = info_nce_per_step(CPC(8, 8, steps=3), x, temperature=0.1)
+    assert len(per_step) == 3
+    # an untrained network picks its own signal's future about as often as chance: 1 in 6
+    assert all(0 < loss.item() < 2 * math.log(6) for loss in per_step)

@@ -75,6 +75,10 @@ CASES = [
     ("GroupNorm", (2, 6), {}, [_x(3, 6, 4, 4)]),
     ("InstanceNorm2d", (3,), dict(affine=True), [_x(2, 3, 4, 5)]),
     ("Embedding", (10, 4), dict(padding_idx=0), [np.array([[0, 3, 9], [3, 3, 1]])]),
+    ("EmbeddingBag", (10, 4), dict(mode="sum"), [np.array([[0, 3, 9], [3, 3, 1]])]),
+    ("EmbeddingBag", (10, 4), dict(padding_idx=3), [np.array([[0, 3, 9], [3, 3, 3]])]),
+    ("EmbeddingBag", (10, 4), {}, [np.array([2, 5, 5, 7, 1]), np.array([0, 1, 1, 4])]),
+    ("EmbeddingBag", (10, 4), dict(include_last_offset=True), [np.array([2, 5, 5, 7]), np.array([0, 3, 4])]),
     ("Linear", (5, 3), {}, [_x(2, 4, 5)]),
     ("MaxPool2d", (3,), dict(stride=2, padding=1), [_x(2, 3, 7, 7)]),
     ("AvgPool2d", (2,), {}, [_x(2, 3, 6, 6)]),
@@ -225,6 +229,40 @@ def test_embedding_initialisation_is_standard_normal_with_a_zero_padding_row():
     weight = nn.Embedding(1000, 8, padding_idx=3).weight.detach().cpu().numpy()
     assert abs(weight.std() - 1) < 0.05 and abs(weight.mean()) < 0.05
     assert not weight[3].any()
+
+
+def test_embedding_bag_per_sample_weights_match_torch():
+    ours, theirs = _pair("EmbeddingBag", 10, 4, mode="sum", padding_idx=0)
+    inputs, offsets = np.array([2, 0, 5, 7, 1, 1]), np.array([0, 2, 2, 5])
+    _compare(ours, theirs, inputs, offsets, _x(6), call=lambda layer, *xs: layer(*xs))
+
+
+def test_embedding_bag_gradcheck():
+    weight = mg.randn(6, 3, dtype=mg.float64, requires_grad=True)
+    scales = mg.randn(7, dtype=mg.float64, requires_grad=True)
+    inputs, offsets = mg.tensor([1, 4, 4, 0, 5, 2, 1]), mg.tensor([0, 3, 3, 6])
+    assert mg.gradcheck(
+        lambda w, s: mg.functional.embedding_bag(inputs, w, offsets, mode="sum", per_sample_weights=s, padding_idx=2),
+        (weight, scales),
+    )
+    assert mg.gradcheck(lambda w: mg.functional.embedding_bag(inputs.reshape(1, 7), w, padding_idx=4), (weight,))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda bag: bag(mg.tensor([1, 2, 3])), "1-D integer offsets"),
+        (lambda bag: bag(mg.tensor([1, 2, 3]), mg.tensor([1, 2])), "start at 0"),
+        (lambda bag: bag(mg.tensor([[1, 2]]), mg.tensor([0])), "offsets must be None"),
+        (lambda bag: bag(mg.tensor([1, 2]), mg.tensor([0]), mg.ones(3)), r"per_sample_weights.*\(3,\).*\(2,\)"),
+        (lambda bag: bag(mg.tensor([[1, 12]])), r"embedding: index out of range.*12.*10 rows"),
+    ],
+)
+def test_embedding_bag_names_the_problem(call, message):
+    with pytest.raises((ValueError, IndexError), match=message):
+        call(nn.EmbeddingBag(10, 4, mode="sum"))
+    with pytest.raises(NotImplementedError, match="mode must be 'sum' or 'mean'"):
+        nn.EmbeddingBag(10, 4, mode="max")
 
 
 def test_conv_layer_names_the_layer_and_shapes_on_wrong_channels():

@@ -7,6 +7,7 @@ What the round trip promises, exactly: with ``norm = tok.normalizer.normalize_st
   its never-seen characters removed.
 """
 
+import time
 import unicodedata
 
 import pytest
@@ -153,6 +154,17 @@ def test_bpe_and_wordpiece_pieces_spell_the_word(english):
         for word in words:
             pieces = [tok.vocab[i] for i, _, _ in tok.model.tokenize(word)]
             assert pieces[0] + "".join(p.removeprefix("##") for p in pieces[1:]) == word
+
+
+def test_encodes_all_of_shakespeare_in_seconds(english):
+    """The whole embedded Shakespeare (1.04 M characters) in one call; the time is printed (``-s``)."""
+    text = load_shakespeare()
+    start = time.perf_counter()
+    enc = english[0]["wordpiece"].encode(text, add_special_tokens=False)
+    seconds = time.perf_counter() - start
+    print(f"WordPiece encodes {len(text):,} characters into {len(enc.ids):,} tokens in {seconds:.2f} s")
+    assert len(enc.ids) > len(text) // 6
+    assert seconds < 30  # about 3 s on one shared core; a regression to per-character Python shows here
 
 
 # ------------------------------------------------------------------------------ batches

@@ -210,6 +210,29 @@ def test_deepnorm_layers_gradcheck():
     assert mg.gradcheck(fn, (tgt, memory, *params), fast_mode=True)
 
 
+def test_co_attention_layer_gradcheck_and_streams():
+    mg.manual_seed(0)
+    layer = nn.CoAttentionLayer(4, 6, 2, 8, dropout=0.0, batch_first=True).to(mg.float64)
+    visual = mg.tensor(_rng().standard_normal((2, 3, 4)), requires_grad=True)
+    text = mg.tensor(_rng(1).standard_normal((2, 5, 6)), requires_grad=True)
+    padding = mg.tensor([[False] * 5, [False, False, False, True, True]])
+    out_visual, out_text = layer(visual, text, text_key_padding_mask=padding)
+    assert out_visual.shape == (2, 3, 4) and out_text.shape == (2, 5, 6)
+    params = list(layer.parameters())
+
+    def fn(visual, text, *_):
+        return layer(visual, text, text_key_padding_mask=padding)
+
+    assert mg.gradcheck(fn, (visual, text, *params), fast_mode=True)
+    changed = text.detach().clone()
+    changed[1, 3:] = 100.0  # padded text positions: the visual stream must not see them
+    again = layer(visual, changed, text_key_padding_mask=padding)[0]
+    np.testing.assert_allclose(again.detach().cpu().numpy(), out_visual.detach().cpu().numpy(), atol=1e-12)
+    changed[1, 0] = 100.0  # a real text position: the visual stream sees it
+    assert not np.allclose(layer(visual, changed, text_key_padding_mask=padding)[0][1].detach().cpu().numpy(),
+                           out_visual[1].detach().cpu().numpy())  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- KV cache and TransformerSeq2Seq
 def _seq2seq(**kwargs):
     mg.manual_seed(0)

@@ -39,6 +39,13 @@ def _set_autocast(cast_inputs) -> None:
     _autocast = cast_inputs
 
 
+def autocast_inputs(op, *inputs) -> tuple:
+    """``inputs`` cast as autocast's lists ask for ``op`` (unchanged when autocast is off). A composite
+    function on the lists (a loss built from several ops) calls it at entry, as ``Function.apply``
+    does for every op, so that all of its ops run in that dtype."""
+    return inputs if _autocast is None else _autocast(op, inputs)
+
+
 def _set_grad_enabled(mode: bool) -> None:
     global _grad_enabled
     _grad_enabled = bool(mode)
@@ -465,6 +472,55 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
+# id(leaf) -> hooks called with the leaf once backward has accumulated its gradient into .grad
+# (Tensor.register_post_accumulate_grad_hook); the entry goes when the leaf does. Keyed by id:
+# a Tensor's == is elementwise, so it cannot key a WeakKeyDictionary.
+_post_accumulate_hooks: dict = {}
+_final_callbacks: list = []
+
+
+def register_post_accumulate_grad_hook(leaf, hook) -> _HookHandle:
+    key = id(leaf)
+    if key not in _post_accumulate_hooks:
+        _post_accumulate_hooks[key] = []
+        weakref.finalize(leaf, _post_accumulate_hooks.pop, key, None)
+    hooks = _post_accumulate_hooks[key]
+    hooks.append(hook)
+    return _HookHandle(hooks, hook)
+
+
+def queue_callback(callback) -> None:
+    """Call ``callback()`` once the backward pass now running has finished (as PyTorch's
+    ``Variable._execution_engine.queue_callback``): DDP checks there that every bucket was reduced."""
+    _final_callbacks.append(callback)
+
+
+def _pending_leaves(order):
+    """For each leaf with post-accumulate hooks: [leaf, edges still to come in this backward, got a gradient]."""
+    pending = {}
+    for node in order:
+        for edge in node.next_edges:
+            if edge is not None and not isinstance(edge[0], Function) and _post_accumulate_hooks.get(id(edge[0])):
+                entry = pending.setdefault(id(edge[0]), [edge[0], 0, False])
+                entry[1] += 1
+    return pending
+
+
+def _edges_done(node, pending) -> None:
+    """``node`` has run (or had no gradient to pass): its leaves whose every edge is done get their hooks."""
+    for edge in node.next_edges:
+        entry = None if edge is None else pending.get(id(edge[0]))
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] == 0 and entry[2]:
+                _post_accumulate(entry[0])
+
+
+def _post_accumulate(leaf) -> None:
+    for hook in list(_post_accumulate_hooks.get(id(leaf), ())):
+        hook(leaf)
+
+
 # --------------------------------------------------------------------------- engine
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:
     """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
@@ -565,10 +621,13 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
     for t, g in zip(roots, seeds):
         if t.grad_fn is None:
             _deliver_to_leaf(t, g, create_graph, capture_keys, captured, handed_out)
+            if capture is None and id(t) in _post_accumulate_hooks:
+                _post_accumulate(t)
         else:
             _accumulate(buffers, t.grad_fn, t._output_nr, g)
 
     needed = _needed_nodes(order, capture_keys) if capture_keys is not None else None
+    pending = _pending_leaves(order) if capture is None and _post_accumulate_hooks else None
 
     previous_mode, anomaly, autocast = _grad_enabled, (_anomaly_enabled, _anomaly_check_nan), _autocast
     _set_grad_enabled(create_graph)
@@ -587,21 +646,26 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
                         if (node, nr) in capture_keys and g is not None:
                             captured[(node, nr)] = g
                 if needed is None or node in needed:
-                    args = (grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly)
+                    args = (grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly, pending)
                     if _profiler is None:
                         _run_node(node, *args)
                     else:
                         _profiler._backward(node, _run_node, *args)
+            if pending:
+                _edges_done(node, pending)
             if not retain_graph:
                 node.release()
+        while _final_callbacks:
+            _final_callbacks.pop(0)()
     finally:
+        _final_callbacks.clear()
         _set_grad_enabled(previous_mode)
         _set_anomaly(*anomaly)
         _set_autocast(autocast)
     return captured
 
 
-def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly):
+def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly, pending):
     """Call one node's backward and route each input's gradient along its edge."""
     if create_graph or not node.array_backward:
         input_grads = node.backward(*grads)
@@ -629,6 +693,8 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
             _accumulate(buffers, target, nr, g)
         else:
             _deliver_to_leaf(target, g, create_graph, capture_keys, captured, handed_out)
+            if pending and id(target) in pending:
+                pending[id(target)][2] = True
 
 
 def _accumulate(buffers, node, nr, g):

@@ -14,7 +14,7 @@ binary_cross_entropy_with_logits finite and exact at 0), reduced by ``_reduce``.
 from __future__ import annotations
 
 from minigrad import backend
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad.autograd import Function, autocast_inputs, is_grad_enabled
 from minigrad.backend import array_module
 from minigrad.ops._dims import normalize_dim
 from minigrad.ops.activation import logsigmoid
@@ -351,6 +351,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Ten
     """``(input - target)^2``, optionally weighted elementwise, then reduced."""
     _check_reduction("mse_loss", reduction)
     _pair("mse_loss", input, target)
+    input, target = autocast_inputs(mse_loss, input, target)
     diff = input - target
     return _reduce(_weighted(diff * diff, weight), reduction)
 
@@ -359,6 +360,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", weight: Tens
     """``|input - target|`` (gradient 0 where they are equal), optionally weighted, then reduced."""
     _check_reduction("l1_loss", reduction)
     _pair("l1_loss", input, target)
+    input, target = autocast_inputs(l1_loss, input, target)
     return _reduce(_weighted(abs(input - target), weight), reduction)
 
 
@@ -366,6 +368,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``d = input - target``)."""
     _check_reduction("smooth_l1_loss", reduction)
     _pair("smooth_l1_loss", input, target)
+    input, target = autocast_inputs(smooth_l1_loss, input, target)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     diff = input - target
@@ -381,6 +384,7 @@ def huber_loss(
     """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)`` (``d = input - target``)."""
     _check_reduction("huber_loss", reduction)
     _pair("huber_loss", input, target)
+    input, target = autocast_inputs(huber_loss, input, target)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     diff = input - target
@@ -432,6 +436,7 @@ def binary_cross_entropy_with_logits(
     ``(1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x)``; ``pos_weight`` broadcasts over the last dim."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     _pair("binary_cross_entropy_with_logits", input, target, same_shape=True)
+    input, target = autocast_inputs(binary_cross_entropy_with_logits, input, target)
     log_weight = 1.0 if pos_weight is None else 1 + (pos_weight - 1) * target
     loss = (1 - target) * input - log_weight * logsigmoid(input)
     return _reduce(_weighted(loss, weight), reduction)
@@ -445,6 +450,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     """
     _check_reduction("kl_div", reduction)
     _pair("kl_div", input, target)
+    input, target = autocast_inputs(kl_div, input, target)
     if log_target:
         loss = target.exp() * (target - input)
     else:
@@ -459,6 +465,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """``x1 . x2 / (max(||x1||, eps) max(||x2||, eps))`` along ``dim`` (inputs broadcast)."""
     _check_float("cosine_similarity", "x1", x1)
     _check_float("cosine_similarity", "x2", x2)
+    x1, x2 = autocast_inputs(cosine_similarity, x1, x2)
     shape = backend.numpy.broadcast_shapes(x1.shape, x2.shape)
     x1, x2 = x1.expand(shape), x2.expand(shape)
     d = normalize_dim(dim, len(shape), "cosine_similarity")
@@ -487,6 +494,7 @@ def triplet_margin_loss(
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the pairwise distance; ``swap`` uses
     ``min(d(a, n), d(p, n))`` for the negative distance."""
     _check_reduction("triplet_margin_loss", reduction)
+    anchor, positive, negative = autocast_inputs(triplet_margin_loss, anchor, positive, negative)
     positive_distance = pairwise_distance(anchor, positive, p, eps)
     negative_distance = pairwise_distance(anchor, negative, p, eps)
     if swap:
@@ -500,6 +508,7 @@ def margin_ranking_loss(
     """``max(-target * (input1 - input2) + margin, 0)``, target in {1, -1}."""
     _check_reduction("margin_ranking_loss", reduction)
     _check_float("margin_ranking_loss", "input1", input1)
+    input1, input2 = autocast_inputs(margin_ranking_loss, input1, input2)
     return _reduce(clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
 
 
@@ -511,6 +520,7 @@ def cosine_embedding_loss(
     _check_reduction("cosine_embedding_loss", reduction)
     _check_float("cosine_embedding_loss", "input1", input1)
     _check_float("cosine_embedding_loss", "input2", input2)
+    input1, input2 = autocast_inputs(cosine_embedding_loss, input1, input2)
     dim = input1.ndim - 1
     magnitudes = ((input1 * input1).sum(dim) + 1e-12) * ((input2 * input2).sum(dim) + 1e-12)
     cos = (input1 * input2).sum(dim) * magnitudes.rsqrt()
@@ -543,6 +553,7 @@ def js_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     """
     _check_reduction("js_div", reduction)
     _pair("js_div", input, target)
+    input, target = autocast_inputs(js_div, input, target)
     p = target.exp() if log_target else target
     m = 0.5 * (p + input.exp())
     log_m = log(where(_mask(m.data > 0), m, 1.0))  # where both P and Q are 0 the terms are 0

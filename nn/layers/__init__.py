@@ -37,11 +37,21 @@ from nn.layers.loss import (
     SmoothL1Loss,
     TripletMarginLoss,
 )
-from nn.layers.norm import AdaIN, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, RMSNorm
+from nn.layers.norm import (
+    AdaIN,
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+    SyncBatchNorm,
+)
 from nn.layers.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from nn.layers.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from nn.layers.sparse import Embedding
+from nn.layers.sparse import Embedding, EmbeddingBag
 from nn.layers.transformer import (
+    CoAttentionLayer,
     LearnedPositionalEncoding,
     PositionalEncoding,
     Transformer,

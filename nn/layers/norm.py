@@ -6,6 +6,8 @@ import numbers
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad import distributed
+from minigrad.ops.norm import sync_batch_norm
 from nn.layers.linear import Linear
 from nn.module import Module, Parameter
 
@@ -39,22 +41,30 @@ class _BatchNorm(Module):
                 self.num_batches_tracked.zero_()
 
     def forward(self, x: mg.Tensor) -> mg.Tensor:
+        self._check_input(x)
+        momentum = self._step_momentum()
+        # Without running statistics (track_running_stats=False) eval mode also uses the batch's.
+        use_batch_stats = self.training or not self.track_running_stats
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats, momentum or 0.0, self.eps
+        )
+
+    def _check_input(self, x: mg.Tensor) -> None:
         if x.ndim not in self._input_dims or x.shape[1] != self.num_features:
             dims = " or ".join(f"{n}-D" for n in self._input_dims)
             raise RuntimeError(
                 f"{self}: expected {dims} input with {self.num_features} features in dim 1, got {tuple(x.shape)}"
             )
+
+    def _step_momentum(self) -> float | None:
+        """Count a training batch; the momentum to fold its statistics in with."""
         momentum = self.momentum
         if self.training and self.track_running_stats:
             with mg.no_grad():
                 self.num_batches_tracked.add_(1)
             if momentum is None:  # a cumulative moving average
                 momentum = 1.0 / int(self.num_batches_tracked.item())
-        # Without running statistics (track_running_stats=False) eval mode also uses the batch's.
-        use_batch_stats = self.training or not self.track_running_stats
-        return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats, momentum or 0.0, self.eps
-        )
+        return momentum
 
     def extra_repr(self) -> str:
         return (
@@ -73,6 +83,39 @@ class BatchNorm2d(_BatchNorm):
     """x: (N, C, H, W)."""
 
     _input_dims = (4,)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm whose training statistics are those of the global batch: the inputs of every
+    process of ``minigrad.distributed``'s process group (x: (N, C, *)). In eval mode, or with a
+    world of one process, it is BatchNorm."""
+
+    _input_dims = (2, 3, 4, 5)
+
+    def forward(self, x: mg.Tensor) -> mg.Tensor:
+        if not (self.training and distributed.is_initialized() and distributed.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input(x)
+        momentum = self._step_momentum()
+        return sync_batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, momentum or 0.0, self.eps
+        )
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module) -> Module:
+        """``module`` with every BatchNorm1d/2d replaced by a SyncBatchNorm holding the same
+        parameters and buffers (the module itself when it is one)."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+            for name in ("weight", "bias"):
+                setattr(sync, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                if getattr(module, name) is not None:
+                    sync.register_buffer(name, getattr(module, name))
+            return sync.train(module.training)
+        for name, child in list(module.named_children()):
+            module.add_module(name, cls.convert_sync_batchnorm(child))
+        return module
 
 
 class LayerNorm(Module):

@@ -52,3 +52,33 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         text = f"{self.num_embeddings}, {self.embedding_dim}"
         return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class EmbeddingBag(Embedding):
+    """Bags of indices -> the sum or mean of their rows: (B, embedding_dim), without the (B, L, embedding_dim) step.
+
+    forward(input, offsets=None, per_sample_weights=None): input (B, L), each row a bag, or input (N,) with
+    offsets (B,) marking where each bag starts (F.embedding_bag). Initialised N(0, 1), the padding row zero;
+    entries equal to padding_idx are left out of their bag.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None, device=None,
+                 dtype=None):  # fmt: skip
+        if mode not in ("sum", "mean"):
+            raise NotImplementedError(f"EmbeddingBag: mode must be 'sum' or 'mean', got {mode!r}")
+        if sparse:
+            raise NotImplementedError("EmbeddingBag: sparse gradients are not supported; use sparse=False")
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, _weight, device, dtype)
+        self.norm_type, self.scale_grad_by_freq = norm_type, scale_grad_by_freq
+        self.mode, self.include_last_offset = mode, include_last_offset
+
+    def forward(self, input: mg.Tensor, offsets=None, per_sample_weights=None) -> mg.Tensor:
+        return F.embedding_bag(
+            input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.mode,
+            per_sample_weights=per_sample_weights, include_last_offset=self.include_last_offset,
+            padding_idx=self.padding_idx,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", mode={self.mode!r}"

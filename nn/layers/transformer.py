@@ -164,6 +164,50 @@ class _TransformerLayer(Module):
         return getattr(self, f"dropout{self.blocks}")(out)
 
 
+class _CrossStream(Module):
+    """One stream's half of a co-attention layer: x (B, T, C) attends to the other stream (B, S, C_other),
+    then a feed-forward block, each with a residual connection and LayerNorm (post-norm, as in BERT)."""
+
+    def __init__(self, d_model, d_other, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first):
+        super().__init__()
+        self.attn = MultiheadAttention(d_model, nhead, dropout, kdim=d_other, vdim=d_other, batch_first=batch_first)
+        self.linear1 = Linear(d_model, dim_feedforward)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model)
+        self.norm1, self.norm2 = LayerNorm(d_model, eps=layer_norm_eps), LayerNorm(d_model, eps=layer_norm_eps)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        self.activation = _activation(activation)
+
+    def forward(self, x, other, other_key_padding_mask=None):
+        seen = self.attn(x, other, other, key_padding_mask=other_key_padding_mask, need_weights=False)[0]
+        x = self.norm1(x + self.dropout1(seen))
+        return self.norm2(x + self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x))))))
+
+
+class CoAttentionLayer(Module):
+    """ViLBERT's co-attentional transformer layer (Lu et al. 2019, fig. 2b): each of two streams takes its
+    queries from itself and its keys and values from the other, then a feed-forward block.
+
+        visual' = FF(norm(visual + MHA(q=visual, k=text, v=text)))    (each block with residual and norm)
+        text'   = FF(norm(text + MHA(q=text, k=visual, v=visual)))
+
+    Both are computed from the inputs, not one from the other's output. visual: (B, Tv, d_visual), text:
+    (B, Tt, d_text) with batch_first (else (Tv, B, d_visual), (Tt, B, d_text)); the widths may differ.
+    forward(visual, text, visual_key_padding_mask=None, text_key_padding_mask=None) -> (visual', text');
+    a key padding mask (B, Tv) or (B, Tt) is True at padding, which the other stream then does not attend to.
+    """
+
+    def __init__(self, d_visual, d_text, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False):  # fmt: skip
+        super().__init__()
+        common = (nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first)
+        self.visual = _CrossStream(d_visual, d_text, *common)
+        self.text = _CrossStream(d_text, d_visual, *common)
+
+    def forward(self, visual, text, visual_key_padding_mask=None, text_key_padding_mask=None):
+        return self.visual(visual, text, text_key_padding_mask), self.text(text, visual, visual_key_padding_mask)
+
+
 class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention and a feed-forward block, each with a residual connection and LayerNorm.
 

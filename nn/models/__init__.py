@@ -7,8 +7,10 @@ from nn.models.bert import (
     BertForPreTraining,
     BertForSequenceClassification,
     BertModel,
+    SentenceEncoder,
     bert_base,
     bert_small,
+    mean_pooling,
 )
 from nn.models.convnext import ConvNeXt, convnext_mini, convnext_small, convnext_tiny
 from nn.models.efficientnet import (
@@ -57,11 +59,12 @@ from nn.models.transformer_seq2seq import TransformerSeq2Seq
 from nn.models.unet import UNet, unet_small
 from nn.models.vit import VisionTransformer, vit, vit_b_16, vit_b_32, vit_l_16, vit_tiny
 
-# Every lowercase function imported above builds a model, except the scaling rule.
+# Every lowercase function imported above builds a model, except the scaling rule and the pooling.
+_NOT_MODELS = ("compound_scaling", "mean_pooling")
 _BUILDERS = {
     name: value
     for name, value in dict(globals()).items()
-    if callable(value) and name.islower() and not name.startswith("_") and name != "compound_scaling"
+    if callable(value) and name.islower() and not name.startswith("_") and name not in _NOT_MODELS
 }
 
 

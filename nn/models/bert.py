@@ -5,6 +5,8 @@ GELU run over the whole sequence (every token sees every real token; padding is 
 the keys); the pooler turns the [CLS] state into a sentence vector. Pre-training predicts masked
 tokens through a head whose output matrix is the input embedding matrix (tied weights), and
 optionally whether the second segment follows the first (next sentence prediction).
+``SentenceEncoder`` is Sentence-BERT's (Reimers and Gurevych, 2019) Siamese encoder: one BertModel
+whose token states are mean-pooled over the real tokens into one vector per text.
 Names follow the paper and Hugging Face's ``BertConfig``; ``bert_base`` has the paper's 110 M
 parameters (109,482,240 with the pooler, as bert-base-uncased). The masking recipe (15 %;
 80/10/10) is ``minigrad.data.text.mask_tokens``.
@@ -223,6 +225,36 @@ class BertForMaskedLM(nn.Module):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> mg.Tensor:
         return self.predictions(self.bert(input_ids, attention_mask, token_type_ids)[0])
+
+
+def mean_pooling(hidden_states: mg.Tensor, attention_mask: mg.Tensor) -> mg.Tensor:
+    """The mean of each sequence's real token states: hidden_states (B, T, H), attention_mask
+    (B, T), 1 (or True) for a real token and 0 for padding -> (B, H). A row without real tokens
+    pools to zeros."""
+    if hidden_states.ndim != 3 or tuple(attention_mask.shape) != tuple(hidden_states.shape[:2]):
+        raise ValueError(
+            f"mean_pooling: expected hidden_states (B, T, H) and attention_mask (B, T), got "
+            f"{tuple(hidden_states.shape)} and {tuple(attention_mask.shape)}"
+        )
+    weights = (attention_mask != 0).to(hidden_states.dtype).unsqueeze(2)  # (B, T, 1)
+    return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class SentenceEncoder(nn.Module):
+    """Sentence-BERT's Siamese encoder: ``forward(input_ids, attention_mask) -> (B, H)``, the
+    BertModel's token states mean-pooled over the real tokens. Both texts of a pair go through
+    this one module, so they share every weight."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+
+    def forward(self, input_ids: mg.Tensor, attention_mask: mg.Tensor | None = None) -> mg.Tensor:
+        """input_ids, attention_mask: (B, T) as BertModel takes them (default mask: all real)."""
+        if attention_mask is None:
+            attention_mask = mg.ones(*input_ids.shape, dtype=mg.int64, device=input_ids.device)
+        return mean_pooling(self.bert(input_ids, attention_mask)[0], attention_mask)
 
 
 class BertForPreTraining(nn.Module):

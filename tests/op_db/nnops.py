@@ -12,6 +12,7 @@ import minigrad as mg
 import minigrad.functional as F
 import minigrad.testing as mgt
 from minigrad.ops.activation import GeluBackward
+from minigrad.ops.norm import sync_batch_norm
 from tests.op_db import OpInfo, Sample
 
 _erf, _erfc = np.vectorize(math.erf, otypes=[float]), np.vectorize(math.erfc, otypes=[float])
@@ -191,6 +192,44 @@ def _embedding_samples(draw):
     return Sample((index, weight))
 
 
+@st.composite
+def _embedding_bag_samples(draw):
+    """A 2-D input (B, L), or a 1-D one with offsets; either mode, maybe padding_idx and per-entry weights."""
+    n, dim = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    weight = draw(t((n, dim)))
+    kwargs = {"mode": draw(st.sampled_from(["sum", "mean"])), "padding_idx": draw(st.none() | st.integers(0, n - 1))}
+    if draw(st.booleans()):
+        shape = draw(mgt.shapes(2, 2, 0, 4))
+        args = (mg.tensor(draw(mgt.arrays(shape, dtype=np.int64, low=0, high=n - 1))), weight)
+    else:
+        length = draw(st.integers(0, 6))
+        cuts = sorted(draw(st.lists(st.integers(0, length), max_size=3)))
+        args = (
+            mg.tensor(draw(mgt.arrays((length,), dtype=np.int64, low=0, high=n - 1))),
+            weight,
+            mg.tensor([0, *cuts]),
+        )
+    if kwargs["mode"] == "sum" and draw(st.booleans()):
+        kwargs["per_sample_weights"] = draw(t(tuple(args[0].shape)))
+    return Sample(args, kwargs)
+
+
+def _np_embedding_bag(index, weight, offsets=None, mode="mean", padding_idx=None, per_sample_weights=None):
+    psw = np.ones(index.shape) if per_sample_weights is None else per_sample_weights
+    if offsets is None:  # 2-D: each row a bag
+        bags = list(zip(index, psw))
+    else:
+        ends = np.append(offsets[1:], len(index))
+        bags = [(index[a:b], psw[a:b]) for a, b in zip(offsets, ends)]
+    out = np.zeros((len(bags), weight.shape[1]))
+    for b, (rows, scales) in enumerate(bags):
+        kept = [(r, w) for r, w in zip(rows, scales) if r != padding_idx]
+        out[b] = sum((weight[r] * w for r, w in kept), np.zeros(weight.shape[1]))
+        if mode == "mean" and kept:
+            out[b] /= len(kept)
+    return out
+
+
 DROPOUT_EMBEDDING = [
     OpInfo("dropout", _seeded(F.dropout), _dropout_samples(), _np_dropout(lambda x: x.shape)),
     OpInfo(
@@ -208,6 +247,7 @@ DROPOUT_EMBEDDING = [
         _embedding_samples(),
         lambda index, weight: weight[index],
     ),
+    OpInfo("embedding_bag", F.embedding_bag, _embedding_bag_samples(), _np_embedding_bag),
 ]
 
 
@@ -263,6 +303,23 @@ def _np_batch_norm(x, stats, weight, bias, training, momentum, eps):
     else:
         out = (x - stats[0].reshape(shape)) / np.sqrt(stats[1].reshape(shape) + eps)
     return _affine(out, weight, bias, shape)
+
+
+@st.composite
+def _sync_batch_norm_samples(draw):
+    """Training only (the op is batch norm over every process's batch; here, one process)."""
+    sample = draw(_batch_norm_samples())
+    x, _, weight, bias = sample.args
+    return Sample((x, weight, bias), {"momentum": sample.kwargs["momentum"], "eps": sample.kwargs["eps"]})
+
+
+def _sync_batch_norm(x, weight, bias, **kwargs):
+    c = x.shape[1]
+    return sync_batch_norm(x, mg.zeros(c, dtype=x.dtype), mg.ones(c, dtype=x.dtype), weight, bias, **kwargs)
+
+
+def _np_sync_batch_norm(x, weight, bias, momentum, eps):
+    return _np_batch_norm(x, None, weight, bias, True, momentum, eps)
 
 
 @st.composite
@@ -337,6 +394,13 @@ NORMS = [
         _batch_norm_samples(),
         _np_batch_norm,
         singular=_constant_first(_batch_norm_samples()),
+    ),
+    OpInfo(
+        "sync_batch_norm",
+        _sync_batch_norm,
+        _sync_batch_norm_samples(),
+        _np_sync_batch_norm,
+        singular=_constant_first(_sync_batch_norm_samples()),
     ),
     OpInfo(
         "layer_norm",

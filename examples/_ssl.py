@@ -1,0 +1,65 @@
+"""What the self-supervised Fashion-MNIST examples share: the two-view data, a small conv encoder,
+and the probes that judge it.
+
+``fashion_views(quick)`` gives the images with the augmentation whose two draws make a pair of
+views; ``conv_encoder(width)`` a three-stage conv net ending in global average pooling;
+``probe(encoder, data)`` the linear-probe and k-NN accuracies of its frozen features.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import minigrad as mg
+import nn
+from examples._common import load_fashion
+from minigrad.data import transforms
+from nn.utils import extract_features, knn_probe, linear_probe
+
+
+class FashionViews(NamedTuple):
+    x_train: mg.Tensor  # (N, 1, 28, 28) in [0, 1]: views(x) gives two augmented, normalised views
+    y_train: mg.Tensor  # used by the probes only
+    x_test: mg.Tensor  # normalised
+    y_test: mg.Tensor
+    views: transforms.TwoViews
+    normalise: transforms.Normalize
+
+
+def fashion_views(quick: bool) -> FashionViews:
+    """Fashion-MNIST (6000/1000; 512/250 when quick) and SimCLR's augmentation for grey images:
+    a random resized crop (30-100 % of the area), a horizontal flip, brightness and contrast jitter."""
+    x_train, y_train, x_test, y_test = load_fashion(quick)
+    normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
+    augment = transforms.Compose([
+        transforms.RandomResizedCrop(28, scale=(0.3, 1.0)),
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomApply([transforms.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
+        normalise,
+    ])  # fmt: skip
+    return FashionViews(x_train, y_train, normalise(x_test), y_test, transforms.TwoViews(augment), normalise)
+
+
+def conv_encoder(width: int) -> nn.Sequential:
+    """Three conv-BN-ReLU stages (width, 2 width, 4 width channels; 28 -> 14 -> 7 px), then global
+    average pooling. x: (N, 1, 28, 28) -> features (N, 4 width)."""
+
+    def stage(c_in: int, c_out: int, pool: bool) -> list:
+        layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        return layers + [nn.MaxPool2d(2)] if pool else layers
+
+    return nn.Sequential(
+        *stage(1, width, True),
+        *stage(width, 2 * width, True),
+        *stage(2 * width, 4 * width, False),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+def probe(encoder: nn.Module, data: FashionViews) -> tuple[float, float]:
+    """Linear-probe and k-NN (k = 20) test accuracies of ``encoder``'s frozen features, both probes
+    on the same features of the un-augmented, normalised images."""
+    train = extract_features(encoder, (data.normalise(data.x_train), data.y_train))
+    test = extract_features(encoder, (data.x_test, data.y_test))
+    return linear_probe(None, train, test), knn_probe(None, train, test)
