@@ -77,10 +77,10 @@ def test_unknown_backend_raises():
 def test_post_accumulate_grad_hook_fires_once_with_the_whole_gradient():
     w = mg.randn(3, requires_grad=True, dtype=mg.float64)
     seen = []
-    handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.cpu().numpy().copy()))
+    handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.numpy().copy()))
     ((w * 2).sum() + (w * w).sum()).backward()
     assert len(seen) == 1
-    np.testing.assert_allclose(seen[0], 2 + 2 * w.detach().cpu().numpy())
+    np.testing.assert_allclose(seen[0], 2 + 2 * w.detach().numpy())
     handle.remove()
     (w * 3).sum().backward()
     assert len(seen) == 1
@@ -98,8 +98,8 @@ def test_sync_batchnorm_alone_is_batchnorm():
     x = mg.randn(4, 2, 4, 4, dtype=mg.float64)
     for m in (model, reference):
         m(x).pow(2).sum().backward()
-    np.testing.assert_allclose(model[0].weight.grad.cpu().numpy(), reference[0].weight.grad.cpu().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(model[1].running_var.cpu().numpy(), reference[1].running_var.cpu().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(model[0].weight.grad.numpy(), reference[0].weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(model[1].running_var.numpy(), reference[1].running_var.numpy(), rtol=1e-12)
 
 
 def test_sync_batchnorm_gradcheck_in_float64():
@@ -198,7 +198,7 @@ def train(model, steps, shard, micro_batches=1):
 
 def max_difference(a, b):
     pairs = zip(a.state_dict().values(), b.state_dict().values())
-    return max(float(np.abs(p.detach().cpu().numpy() - q.detach().cpu().numpy()).max()) for p, q in pairs)
+    return max(float(np.abs(p.detach().numpy() - q.detach().numpy()).max()) for p, q in pairs)
 """
 
 
@@ -267,11 +267,11 @@ def test_ddp_unused_parameters(tmp_path):
         model = TwoHeads()
         ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True, bucket_cap_mb=1e-5)
         ddp(x * (rank + 1)).sum().backward()
-        assert np.all(model.unused.weight.grad.cpu().numpy() == 0)
-        np.testing.assert_allclose(model.used.bias.grad.cpu().numpy(), [4.0])  # the mean of 4 and 4
+        assert np.all(model.unused.weight.grad.numpy() == 0)
+        np.testing.assert_allclose(model.used.bias.grad.numpy(), [4.0])  # the mean of 4 and 4
         with mg.no_grad():
             expected = (model.body(x).sum(0) + model.body(2 * x).sum(0)) / 2
-        np.testing.assert_allclose(model.used.weight.grad.cpu().numpy()[0], expected.cpu().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(model.used.weight.grad.numpy()[0], expected.numpy(), rtol=1e-5)
         print("ok")
         """,
     )
@@ -294,14 +294,14 @@ def test_sync_batchnorm_matches_batchnorm_on_the_concatenated_batch(tmp_path):
         out, out_part = reference(whole), sync(part)
         (out * g).sum().backward()
         (out_part * g[shard]).sum().backward()
-        np.testing.assert_allclose(out_part.detach().cpu().numpy(), out.detach().cpu().numpy()[shard], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(part.grad.cpu().numpy(), whole.grad.cpu().numpy()[shard], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out_part.detach().numpy(), out.detach().numpy()[shard], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(part.grad.numpy(), whole.grad.numpy()[shard], rtol=0, atol=1e-12)
         for name in ("weight", "bias"):  # local gradients: their sum over ranks is BatchNorm's
             total = getattr(sync, name).grad.clone()
             dist.all_reduce(total)
-            np.testing.assert_allclose(total.cpu().numpy(), getattr(reference, name).grad.cpu().numpy(), rtol=1e-12)
+            np.testing.assert_allclose(total.numpy(), getattr(reference, name).grad.numpy(), rtol=1e-12)
         for name in ("running_mean", "running_var"):
-            np.testing.assert_allclose(getattr(sync, name).cpu().numpy(), getattr(reference, name).cpu().numpy(), rtol=1e-12)
+            np.testing.assert_allclose(getattr(sync, name).numpy(), getattr(reference, name).numpy(), rtol=1e-12)
         print("ok")
         """,
     )
@@ -322,7 +322,7 @@ def test_distributed_sampler_covers_every_index_once(tmp_path):
                 mine = mg.cat([b for (b,) in DataLoader(dataset, batch_size=2, sampler=sampler)]).to(mg.float64)
                 gathered = [mg.zeros(len(sampler), dtype=mg.float64) for _ in range(world)]
                 dist.all_gather(gathered, mine)
-                counts = np.bincount(np.concatenate([t.cpu().numpy() for t in gathered]).astype(int), minlength=n)
+                counts = np.bincount(np.concatenate([t.numpy() for t in gathered]).astype(int), minlength=n)
                 if n % world == 0:
                     assert np.all(counts == 1), counts
                 elif drop_last:
