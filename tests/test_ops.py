@@ -75,7 +75,7 @@ def _outputs(result):
 def _forward_and_reference(info: OpInfo, sample: Sample) -> tuple:
     """The op's outputs on the sample, and its reference's on the same values as arrays."""
     result = _outputs(info.op(*sample.args, **sample.kwargs))
-    expected = info.ref(*[_to_numpy(a) for a in sample.args], **sample.kwargs)
+    expected = info.ref(*[_to_numpy(a) for a in sample.args], **{k: _to_numpy(v) for k, v in sample.kwargs.items()})
     return result, list(expected) if isinstance(expected, (tuple, list)) else [expected]
 
 
