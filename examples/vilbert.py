@@ -5,7 +5,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, parameters, progress, setup
+from examples._common import Result, Timer, arguments, finish, on_device, parameters, progress, setup
 from minigrad.data import load_digits, train_test_split
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -157,7 +157,7 @@ def main(argv=None) -> Result:
     steps, test_pairs, batch_size, dim = (
         quick if args.quick else (args.steps, args.test_pairs, args.batch_size, args.dim)
     )
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     train_images, test_images, train_labels, test_labels = train_test_split(images, labels, test_size=297, seed=0)
     test = pairs(test_images, test_labels, test_pairs)  # held-out digits, drawn once
 
