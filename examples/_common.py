@@ -217,6 +217,12 @@ def batches(n: int, batch_size: int, shuffle: bool = True, drop_last: bool = Fal
         yield order[start : start + batch_size]
 
 
+def on_device(*tensors: mg.Tensor) -> tuple:
+    """The tensors on the default device (the one ``--device`` chose): datasets load on the CPU."""
+    device = mg.backend.get_default_device()
+    return tuple(t.to(device) for t in tensors)
+
+
 def load_fashion(quick: bool = False, quick_sizes: tuple = (512, 250)) -> tuple:
     """Fashion-MNIST (embedded 6000/1000): images (N, 1, 28, 28) float in [0, 1] and int64 labels,
     as ``x_train, y_train, x_test, y_test``; --quick keeps ``quick_sizes`` training and test images."""
@@ -225,7 +231,7 @@ def load_fashion(quick: bool = False, quick_sizes: tuple = (512, 250)) -> tuple:
     train, test = FashionMNIST(train=True), FashionMNIST(train=False)
     n_train, n_test = quick_sizes if quick else (len(train), len(test))
     x_train, x_test = (part.data[:n].float().unsqueeze(1) / 255 for part, n in ((train, n_train), (test, n_test)))
-    return x_train, train.targets[:n_train], x_test, test.targets[:n_test]
+    return on_device(x_train, train.targets[:n_train], x_test, test.targets[:n_test])
 
 
 def train_epoch(model, optimizer, n: int, batch_size: int, loss_of, desc: str = "") -> list:
@@ -263,7 +269,7 @@ def imbalanced_digits(minority: tuple, ratio: int, seed: int) -> tuple:
     left as it is. Returns ``x_train, y_train, x_test, y_test``."""
     from minigrad.data import load_digits, train_test_split
 
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     x_train, x_test, y_train, y_test = train_test_split(images.reshape(-1, 64), labels, test_size=297, seed=seed)
     kept = []
     for c in range(10):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, on_device, setup
 from examples._vision import fashion
 from examples.simclr import SimCLR, encoder, fashion_views, pretrain
 from minigrad.data import load_digits, train_test_split, transforms
@@ -30,7 +30,7 @@ from nn.models import resnet_small
 
 def digits_as_fashion(size: int = 28) -> tuple:
     """UCI digits (N, 1, 8, 8) upsampled bilinearly to the pretrained input size (N, 1, size, size)."""
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     return F.interpolate(images.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False), labels
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, parameters, progress, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, on_device, parameters, progress, setup
 from minigrad.data import load_digits, train_test_split
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -190,7 +190,7 @@ def main(argv=None) -> Result:
     steps, test_pairs, batch_size, dim, args.detector_epochs = (
         quick if args.quick else (args.steps, args.test_pairs, args.batch_size, args.dim, args.detector_epochs)
     )
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     train_images, test_images, train_labels, test_labels = train_test_split(images, labels, test_size=297, seed=0)
     # The detector learns digits from the training split only; the held-out scenes use the other digits.
     with Timer() as timer:
