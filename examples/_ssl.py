@@ -1,10 +1,10 @@
-"""What the self-supervised Fashion-MNIST examples share: the two-view data, a small conv encoder,
-and the probes that judge it.
+"""What the self-supervised Fashion-MNIST examples share: the augmentation, the two-view data, a
+small conv encoder, and the probes that judge it.
 
 ``augmentation(normalise)`` is SimCLR's augmentation for small grey images; ``fashion_views(quick)``
 gives the images with it, whose two draws make a pair of views; ``conv_encoder(width)`` a
-three-stage conv net ending in global average pooling; ``probe(encoder, data)`` the linear-probe
-and k-NN accuracies of its frozen features.
+three-stage conv net ending in global average pooling; ``probe(encoder, train, test)`` the
+linear-probe and k-NN accuracies of its frozen features.
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def conv_encoder(width: int) -> nn.Sequential:
     )
 
 
-def probe(encoder: nn.Module, data: FashionViews) -> tuple[float, float]:
-    """Linear-probe and k-NN (k = 20) test accuracies of ``encoder``'s frozen features, both probes
-    on the same features of the un-augmented, normalised images."""
-    train = extract_features(encoder, (data.normalise(data.x_train), data.y_train))
-    test = extract_features(encoder, (data.x_test, data.y_test))
-    return linear_probe(None, train, test), knn_probe(None, train, test)
+def probe(encoder: nn.Module, train: tuple, test: tuple) -> tuple[float, float]:
+    """Linear-probe and k-NN (cosine, k = 20) test accuracies of ``encoder``'s frozen features of
+    ``train`` and ``test`` (pairs of images ``(N, 1, 28, 28)`` and labels), both probes on the
+    same features."""
+    features = extract_features(encoder, train), extract_features(encoder, test)
+    return linear_probe(None, *features), knn_probe(None, *features, k=20)

@@ -89,14 +89,15 @@ def main(argv=None) -> Result:
 
     model = SimSiam(args.width, args.dim, args.pred_dim)
     untrained = copy.deepcopy(model)  # both runs start from these weights
+    train_set, test_set = (data.normalise(data.x_train), data.y_train), (data.x_test, data.y_test)
     with Timer() as timer:
-        random_linear, random_knn = probe(untrained.encoder, data)
+        random_linear, random_knn = probe(untrained.encoder, train_set, test_set)
         print(f"random encoder: linear probe {random_linear:.4f}, k-NN {random_knn:.4f}", flush=True)
         runs, accuracies = {}, {}
         for stop_gradient, name in ((True, "stop-gradient"), (False, "no stop-gradient")):
             net = model if stop_gradient else copy.deepcopy(untrained)
             runs[name] = train(net, data, stop_gradient, args, epochs, args.batch_size)
-            accuracies[name] = probe(net.encoder, data)
+            accuracies[name] = probe(net.encoder, train_set, test_set)
             print(f"{name}: linear probe {accuracies[name][0]:.4f}, k-NN {accuracies[name][1]:.4f}, "
                   f"output std {runs[name]['std'][-1]:.4f}", flush=True)  # fmt: skip
 
