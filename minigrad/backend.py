@@ -257,14 +257,15 @@ _ERFC_LARGE = ((1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804
                 1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4),
                (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
                 6.05183413124413191e-2, 2.33520497626869185e-3))  # fmt: skip
-# Phi(-u) = t exp(S(t) - u^2 / 2) with t = k / (1 + 0.3 u): S is smooth on the whole line u >= 0
-# (t in [0, k]). S is a degree-10 least-squares Chebyshev fit (400 nodes, 30-digit mpmath
-# values), written monic in t by the choice of k so that Horner's rule starts with an add:
-# relative error <= 2.3e-8 everywhere (0.4 of a float32 ulp) in one branch, where Cody needs three.
-_NORMAL_TAIL_SCALE = 0.8327589249816016
-_NORMAL_TAIL_FIT = (-4.218916507934616, 6.832696980963411, -5.085193201526346, 1.842105518913322,
-                    -0.7561207390174413, 0.09087788908708753, 0.2570763731994995, 0.5916160353883232,
-                    1.200820293639528, -1.939900230376454)  # fmt: skip
+# Phi(-u) = tau phi(u) Q(tau) with tau = k / (1 + u / 4): Q is smooth on the whole line u >= 0
+# (tau between k and 0). Q is a degree-9 minimax fit of relative error (Lawson's iteration on 800
+# Chebyshev nodes, 40-digit mpmath values), written monic in tau by the choice of k, whose value
+# also makes the constant in front 1 / sqrt(2 pi), so that phi itself appears: relative error
+# <= 3.6e-8 everywhere (0.6 of a float32 ulp) with one exp, where Cody needs three branches.
+_NORMAL_TAIL_SCALE = 0.7405180566662357
+_NORMAL_TAIL_FIT = (-3.0275515665084067, 2.649979969965178, -0.6510563412003246, 0.9682845686246735,
+                    0.6638702858786795, 0.6802266546086873, 0.576950190494423, 0.45590300297066255,
+                    0.3376014795290541)  # fmt: skip
 _INV_SQRT_PI = 0.56418958354775628695
 _INV_SQRT_2PI = 0.39894228040143267794
 _SQRT_HALF = 0.70710678118654752440
@@ -325,34 +326,26 @@ def _normal_cdf64(x, with_pdf: bool = False):
 
 
 def _normal_cdf_fit(x, with_pdf: bool = False):
-    """Phi(x) in float64 arithmetic to 2.3e-8 (for float32 and float16 results), in as few
+    """Phi(x) in float64 arithmetic to 3.6e-8 (for float32 and float16 results), in as few
     passes over the data as the formula allows: the cost of GELU in float32."""
     u = numpy.abs(x, dtype=float64)
-    t = u * 0.3
-    t += 1
-    numpy.divide(_NORMAL_TAIL_SCALE, t, out=t)
-    s = t + _NORMAL_TAIL_FIT[0]
+    tau = u * 0.25
+    tau += 1
+    numpy.divide(_NORMAL_TAIL_SCALE, tau, out=tau)
+    lower = tau + _NORMAL_TAIL_FIT[0]
     for c in _NORMAL_TAIL_FIT[1:]:
-        s *= t
-        s += c
+        lower *= tau
+        lower += c
     u *= u
     u *= -0.5
-    if with_pdf:  # exp(-u^2 / 2) on its own, for the density too
-        gaussian = numpy.exp(u, out=u)
-        lower = numpy.exp(s, out=s)
-        lower *= gaussian
-    else:
-        s += u
-        lower = numpy.exp(s, out=s)
-    lower *= t  # Phi(-|x|)
-    upper = lower * -2  # Phi(x) = lower + [x >= 0] (1 - 2 lower), no select
-    upper += 1
-    upper *= x >= 0
-    lower += upper
-    if with_pdf:
-        gaussian *= _INV_SQRT_2PI
-        return lower, gaussian
-    return lower
+    density = numpy.exp(u, out=u)
+    density *= _INV_SQRT_2PI
+    lower *= density
+    lower *= tau  # Phi(-|x|)
+    phi = numpy.greater_equal(x, 0, out=tau, casting="unsafe")
+    phi -= lower
+    numpy.abs(phi, out=phi)  # Phi(x) = |[x >= 0] - Phi(-|x|)|: Phi(-|x|) itself for x < 0, however small
+    return (phi, density) if with_pdf else phi
 
 
 def _special(name, x, compute, dtype=None):
@@ -363,7 +356,7 @@ def _special(name, x, compute, dtype=None):
         import cupyx.scipy.special
 
         return getattr(cupyx.scipy.special, name)(x.astype(float64)).astype(dtype or x.dtype, copy=False)
-    return in_chunks(lambda part: compute(part).astype(dtype or x.dtype, copy=False), x, float64_work=True)
+    return in_chunks(compute, x, float64_work=True, dtype=dtype or x.dtype)
 
 
 def _in_float64(fn):
@@ -383,7 +376,7 @@ def erfc(x):
 def normal_cdf(x, dtype=None, exact: bool | None = None):
     """Phi(x), the standard normal CDF, computed in float64 with relative accuracy in the left
     tail and rounded once to ``dtype`` (x's by default). ``exact`` (the default for float64
-    results): Cody's erfc, a few ulp; otherwise the fit above, 2.3e-8, enough for float32."""
+    results): Cody's erfc, a few ulp; otherwise the fit above, 3.6e-8, enough for float32."""
     dtype = numpy.dtype(dtype or x.dtype)
     if exact if exact is not None else dtype == float64:
         return _special("ndtr", x, _in_float64(_normal_cdf64), dtype)
@@ -545,16 +538,23 @@ def contiguous_copy(x):
 _CHUNK = 1 << 17  # elements; a few arrays of this size stay in one core's cache
 
 
-def in_chunks(fn, *arrays, float64_work: bool = False):
+def in_chunks(fn, *arrays, float64_work: bool = False, dtype=None):
     """``fn(*arrays)`` for an elementwise chain ``fn`` of many passes over same-shaped arrays,
     run over flat chunks small enough to stay in cache, the chunks shared out over the threads:
     each pass then reads its chunk from cache instead of the whole array from memory (about
     twice as fast for a dozen passes). ``fn`` may return one array or a tuple of them;
     ``float64_work``: fn computes in float64 whatever the arrays' dtype (half-size chunks then stay
-    in cache). CPU only; on the GPU, and for small arrays, ``fn`` runs once."""
+    in cache). ``dtype``: the results' dtype where fn returns another (float64 work rounded to
+    float32, say), rounded once as the chunks are stored. CPU only; on the GPU, and for small
+    arrays, ``fn`` runs once."""
     chunk = max(_CHUNK // 2, 1) if float64_work else _CHUNK
     if not isinstance(arrays[0], numpy.ndarray) or arrays[0].size <= 2 * chunk:
-        return fn(*arrays)
+        results = fn(*arrays)
+        if dtype is None:
+            return results
+        if isinstance(results, tuple):
+            return tuple(r.astype(dtype, copy=False) for r in results)
+        return results.astype(dtype, copy=False)
     flat = [a.reshape(-1) for a in arrays]
     count = -(-flat[0].size // chunk)
 
@@ -564,7 +564,7 @@ def in_chunks(fn, *arrays, float64_work: bool = False):
     first = fn(*(f[piece(0)] for f in flat))  # also tells the results' dtypes
     single = not isinstance(first, tuple)
     first = (first,) if single else first
-    outs = tuple(numpy.empty(flat[0].size, dtype=part.dtype) for part in first)
+    outs = tuple(numpy.empty(flat[0].size, dtype=dtype or part.dtype) for part in first)
     for out, part in zip(outs, first):
         out[piece(0)] = part
 

@@ -56,11 +56,12 @@ def _sigmoid(x):
 
 
 def _gelu_and_slope(x, approximate):
-    """gelu(x) = x gate(x) and its derivative gelu'(x) = gate + x gate', in x's dtype. gate is
-    Phi(x), or sigmoid(2u) for the tanh approximation (0.5 (1 + tanh(u)) = sigmoid(2u), without
-    cancellation for x < 0). The exact form works in float64 and rounds once, so that float32
-    results stay within an ulp even where Phi(x) itself is subnormal; Phi and the density come
-    from one evaluation, so the derivative costs gelu's forward a few passes, not its backward an exp."""
+    """gelu(x) = x gate(x) and its derivative gelu'(x) = gate + x gate'. gate is Phi(x), or
+    sigmoid(2u) for the tanh approximation (0.5 (1 + tanh(u)) = sigmoid(2u), without cancellation
+    for x < 0), computed in x's dtype. The exact form works in float64 and returns float64 on the
+    CPU (``in_chunks`` rounds it once as it stores it), so that float32 results stay within an ulp
+    even where Phi(x) itself is subnormal; Phi and the density come from one evaluation, so the
+    derivative costs gelu's forward a few passes, not its backward an exp."""
     xp = array_module(x)
     if approximate == "tanh":
         gate = _sigmoid((2 * _TANH_SCALE) * x * (1 + _TANH_CUBIC * x * x))
@@ -77,10 +78,10 @@ def _gelu_and_slope(x, approximate):
     x64 = x.astype(backend.float64, copy=False)
     phi, density = backend.normal_cdf_and_pdf(x64, exact=x.dtype == backend.float64)
     with backend.numpy.errstate(invalid="ignore"):  # gelu(-inf) = -inf * 0 is nan, as in PyTorch
-        out = phi * x64
         density *= x64
-    density += phi
-    return out.astype(x.dtype, copy=False), density.astype(x.dtype, copy=False)
+        density += phi
+        phi *= x64
+    return phi, density  # in float64: the caller rounds them once
 
 
 class Gelu(Function):
@@ -90,7 +91,9 @@ class Gelu(Function):
     def forward(self, x, approximate):
         self.approximate = approximate
         self.save_for_backward(x)
-        out, self.slope = backend.in_chunks(lambda part: _gelu_and_slope(part, approximate), x, float64_work=True)
+        out, self.slope = backend.in_chunks(
+            lambda part: _gelu_and_slope(part, approximate), x, float64_work=True, dtype=x.dtype
+        )
         return out
 
     def backward(self, grad):
@@ -106,7 +109,9 @@ class GeluBackward(Function):
         self.approximate = approximate
         self.save_for_backward(grad, x)
         if slope is None:
-            slope = backend.in_chunks(lambda part: _gelu_and_slope(part, approximate)[1], x, float64_work=True)
+            slope = backend.in_chunks(
+                lambda part: _gelu_and_slope(part, approximate)[1], x, float64_work=True, dtype=x.dtype
+            )
         return backend.elementwise(array_module(grad).multiply, grad, slope)
 
     def backward(self, out_grad):
