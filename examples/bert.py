@@ -1,12 +1,15 @@
 """BERT: masked-LM pre-training on Shakespeare and verses, then a small labelled task: fine-tuned, frozen, scratch.
 
 1. A WordPiece vocabulary and a small BERT are trained on every Shakespeare speech except the test
-   ones, and on the English side of the Bible verses: 15 % of the tokens are chosen (80 % become
-   [MASK], 10 % a random token, 10 % stay), and the model predicts them. The prediction head runs
-   on the chosen positions only. Masked-token accuracy is plotted per step and measured on the
-   held-out speeches.
+   ones, and on the English side of the Bible verses, cut end to end into windows of
+   ``--max-length`` tokens (no padding). BERT's recipe chooses tokens (80 % become [MASK], 10 % a
+   random token, 10 % stay) and the model predicts them; the prediction head runs on the chosen
+   positions only. A short pre-training learns more from 40 % chosen than from the paper's 15 %
+   (Wettig et al., 2023) and without dropout. Masked-token accuracy is plotted per step and
+   measured on the held-out speeches with 15 % chosen, next to always answering the most frequent
+   token (the unigram baseline).
 2. Downstream, a task made from the speeches with few labels (``--labelled`` speeches per play, 400
-   in all; pre-training saw all the text but the test speeches):
+   in all, drawn ``--seeds`` times; pre-training saw all the text but the test speeches):
    - ``--task order`` (default): is a speech's opening as written, or its words shuffled? Only word
      order tells them apart, which is what a masked LM must learn and what few labels cannot teach;
    - ``--task play``: which of the eight plays the speech comes from (its speaker's name removed).
@@ -15,12 +18,14 @@
    - fine-tuned: from the pre-trained weights, every weight trains;
    - frozen features: the pre-trained encoder stays fixed, a linear probe fits its pooled vectors;
    - from scratch: the same architecture, randomly initialised, every weight trains.
+   Each accuracy is the mean over the draws, with its standard error.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from typing import NamedTuple
 
@@ -245,9 +250,9 @@ def standard_error(values: list[float]) -> float:
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, task="order", vocab_size=4000, hidden_size=128, layers=2, heads=4, max_length=64,
-                     steps=900, batch_size=64, lr=1e-3, mask_probability=0.15, labelled=50, test_per_play=100,
-                     min_words=12, words=24, finetune_epochs=20, finetune_lr=3e-4, seeds=3)  # fmt: skip
+    args = arguments(argv, task="order", vocab_size=2000, hidden_size=128, layers=2, heads=4, max_length=64,
+                     steps=800, batch_size=64, lr=2e-3, mask_probability=0.4, labelled=50, test_per_play=100,
+                     min_words=12, words=24, finetune_epochs=15, finetune_lr=3e-4, seeds=3)  # fmt: skip
     setup(args)
     quick = args.quick
     vocab_size, hidden, layers, steps, seeds = (
@@ -276,7 +281,7 @@ def main(argv=None) -> Result:
         config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                             num_attention_heads=args.heads, intermediate_size=4 * hidden,
                             max_position_embeddings=args.max_length)  # fmt: skip
-        model = BertForMaskedLM(config)
+        model = BertForMaskedLM(replace(config, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
         print(f"BERT: {layers} layers, hidden {hidden}, {args.heads} heads, vocabulary {len(tokenizer)}, "
               f"{parameters(model):,} parameters; {len(train_windows)} windows of "
               f"{args.max_length} tokens")  # fmt: skip
