@@ -151,24 +151,27 @@ class MixedPrecision:
 
 
 def fit(model, loss_of, n: int, epochs: int, batch_size: int, lr: float, parameters=None, evaluate=None,
-        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None, amp: bool = False) -> dict:  # fmt: skip
+        desc: str = "epoch", weight_decay: float = 5e-4, optimizer=None, amp: bool = False,
+        loader=None) -> dict:  # fmt: skip
     """Train for ``epochs`` over ``n`` samples in shuffled batches (a last partial batch dropped): SGD
     with Nesterov momentum 0.9 on ``parameters`` (default all of the model's), one-cycle learning rate
     peaking at ``lr``. ``loss_of(index)`` gives a batch's loss; ``evaluate()``, if given, a test
     accuracy after each epoch. ``optimizer``, if given, replaces the SGD. ``amp``: mixed precision
-    (``MixedPrecision``) on the default device. The model stays in the mode the caller set.
+    (``MixedPrecision``) on the default device. ``loader``, if given (a ``DataLoader``), gives the
+    batches instead of the indices: ``loss_of(batch)``. The model stays in the mode the caller set.
     Returns the curves ``{"train loss": per step, "test accuracy": [(epoch, accuracy)]}``."""
     if optimizer is None:
         optimizer = nesterov_sgd(model.parameters() if parameters is None else parameters, lr, weight_decay)
-    steps_per_epoch = n // batch_size
+    steps_per_epoch = n // batch_size if loader is None else len(loader)
     schedule = nn.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
     precision = MixedPrecision(mg.backend.get_default_device(), amp)
     curves = {"train loss": [], "test accuracy": []}
     for epoch in range(epochs):
-        bar = progress(batches(n, batch_size, drop_last=True), f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
-        for index in bar:
+        epoch_batches = batches(n, batch_size, drop_last=True) if loader is None else loader
+        bar = progress(epoch_batches, f"{desc} {epoch + 1}/{epochs}", total=steps_per_epoch)
+        for batch in bar:
             with precision.autocast:
-                loss = loss_of(index)
+                loss = loss_of(batch)
             precision.step(loss, optimizer)
             schedule.step()
             curves["train loss"].append(loss.item())
@@ -214,6 +217,12 @@ def batches(n: int, batch_size: int, shuffle: bool = True, drop_last: bool = Fal
         yield order[start : start + batch_size]
 
 
+def on_device(*tensors: mg.Tensor) -> tuple:
+    """The tensors on the default device (the one ``--device`` chose): datasets load on the CPU."""
+    device = mg.backend.get_default_device()
+    return tuple(t.to(device) for t in tensors)
+
+
 def load_fashion(quick: bool = False, quick_sizes: tuple = (512, 250)) -> tuple:
     """Fashion-MNIST (embedded 6000/1000): images (N, 1, 28, 28) float in [0, 1] and int64 labels,
     as ``x_train, y_train, x_test, y_test``; --quick keeps ``quick_sizes`` training and test images."""
@@ -222,7 +231,7 @@ def load_fashion(quick: bool = False, quick_sizes: tuple = (512, 250)) -> tuple:
     train, test = FashionMNIST(train=True), FashionMNIST(train=False)
     n_train, n_test = quick_sizes if quick else (len(train), len(test))
     x_train, x_test = (part.data[:n].float().unsqueeze(1) / 255 for part, n in ((train, n_train), (test, n_test)))
-    return x_train, train.targets[:n_train], x_test, test.targets[:n_test]
+    return on_device(x_train, train.targets[:n_train], x_test, test.targets[:n_test])
 
 
 def train_epoch(model, optimizer, n: int, batch_size: int, loss_of, desc: str = "") -> list:
@@ -260,7 +269,7 @@ def imbalanced_digits(minority: tuple, ratio: int, seed: int) -> tuple:
     left as it is. Returns ``x_train, y_train, x_test, y_test``."""
     from minigrad.data import load_digits, train_test_split
 
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     x_train, x_test, y_train, y_test = train_test_split(images.reshape(-1, 64), labels, test_size=297, seed=seed)
     kept = []
     for c in range(10):

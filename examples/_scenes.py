@@ -11,12 +11,12 @@ from minigrad.metrics import mean_average_precision
 
 def held_out(n: int, seed: int) -> Scenes:
     """The test scenes: their objects come from the part of the pool no training scene uses."""
-    return scenes(n, seed=seed + 10_000, split="test")
+    return scenes(n, seed=seed + 10_000, split="test").to(mg.backend.get_default_device())
 
 
 def epoch_batches(epoch: int, epochs: int, per_epoch: int, batch_size: int, seed: int) -> tuple:
     """Fresh training scenes for this epoch, and a progress bar over batches of their indices."""
-    train = scenes(per_epoch, seed=seed + epoch, split="train")
+    train = scenes(per_epoch, seed=seed + epoch, split="train").to(mg.backend.get_default_device())
     steps = per_epoch // batch_size
     return train, progress(batches(per_epoch, batch_size, drop_last=True), f"epoch {epoch + 1}/{epochs}", total=steps)
 

@@ -116,7 +116,7 @@ def save_attention_map(model, task, index: int, path: str, title: str = "") -> N
     model.eval()
     ids = greedy_search(model, src, lengths, vocab.bos_id, vocab.eos_id, max_len=40)[0]
     model(src, lengths, mg.tensor([[vocab.bos_id] + ids], dtype=mg.int64))  # its own output, teacher-forced
-    weights = model.attention_weights.numpy()[0]  # (T, S): step t emits ids[t], the last one <eos>
+    weights = model.attention_weights.cpu().numpy()[0]  # (T, S): step t emits ids[t], the last one <eos>
     rows, columns = [vocab.itos[i] for i in ids] + ["<eos>"], [task.src_vocab.itos[i] for i in src_ids]
     fig, ax = plt.subplots(figsize=(0.3 * len(columns) + 2, 0.3 * len(rows) + 1.5))
     ax.imshow(weights, cmap="Reds", vmin=0, vmax=1)

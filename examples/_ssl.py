@@ -1,8 +1,8 @@
 """What the self-supervised Fashion-MNIST examples share: the two-view data, a small conv encoder,
 and the probes that judge it.
 
-``fashion_views(quick)`` gives the images with the augmentation whose two draws make a pair of
-views; ``conv_encoder(width)`` a three-stage conv net ending in global average pooling;
+``fashion_views(quick)`` gives the images with the ``augmentation`` whose two draws make a pair
+of views; ``conv_encoder(width)`` a three-stage conv net ending in global average pooling;
 ``probe(encoder, data)`` the linear-probe and k-NN accuracies of its frozen features.
 """
 
@@ -31,13 +31,20 @@ def fashion_views(quick: bool) -> FashionViews:
     a random resized crop (30-100 % of the area), a horizontal flip, brightness and contrast jitter."""
     x_train, y_train, x_test, y_test = load_fashion(quick)
     normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
-    augment = transforms.Compose([
-        transforms.RandomResizedCrop(28, scale=(0.3, 1.0)),
+    views = transforms.TwoViews(augmentation(normalise))
+    return FashionViews(x_train, y_train, normalise(x_test), y_test, views, normalise)
+
+
+def augmentation(normalise: transforms.Normalize, scale: tuple = (0.3, 1.0)) -> transforms.Compose:
+    """SimCLR's augmentation for small grey images: a random resized crop of ``scale`` of the area,
+    a horizontal flip, brightness and contrast jitter (no blur at this size, as in the paper's
+    CIFAR-10 runs), then ``normalise``."""
+    return transforms.Compose([
+        transforms.RandomResizedCrop(28, scale=scale),
         transforms.RandomHorizontalFlip(),
         transforms.RandomApply([transforms.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
         normalise,
     ])  # fmt: skip
-    return FashionViews(x_train, y_train, normalise(x_test), y_test, transforms.TwoViews(augment), normalise)
 
 
 def conv_encoder(width: int) -> nn.Sequential:

@@ -28,10 +28,10 @@ def save_attention_maps(model, images, raw, labels, path: str) -> None:
     names = FashionMNIST.classes
     fig, axes = plt.subplots(2, len(labels), figsize=(1.5 * len(labels), 3.4), squeeze=False)
     for i, label in enumerate(labels.tolist()):
-        axes[0, i].imshow(raw[i, 0].numpy(), cmap="gray")
+        axes[0, i].imshow(raw[i, 0].cpu().numpy(), cmap="gray")
         axes[0, i].set_title(f"{names[label]}\n(said {names[predicted[i]]})", fontsize=7)
-        axes[1, i].imshow(raw[i, 0].numpy(), cmap="gray")
-        axes[1, i].imshow(maps[i, 0].numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        axes[1, i].imshow(raw[i, 0].cpu().numpy(), cmap="gray")
+        axes[1, i].imshow(maps[i, 0].cpu().numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
         for ax in axes[:, i]:
             ax.axis("off")
     fig.suptitle("ABN attention maps (red: attended)")

@@ -7,7 +7,7 @@ import math
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, progress, setup
+from examples._common import Result, Timer, arguments, finish, on_device, progress, setup
 from minigrad.data import load_digits
 
 
@@ -29,7 +29,7 @@ def main(argv=None) -> Result:
     args = arguments(argv, steps=400, lr=0.02, images=16, size=32, angle=25.0, scale=1.2, shift_x=0.15, shift_y=-0.1)
     setup(args)
     steps = 40 if args.quick else args.steps
-    images, _ = load_digits()
+    images, _ = on_device(*load_digits())
     # 8x8 digits enlarged to size x size: a smoother image gives the loss a wider basin around the answer.
     sources = F.interpolate(images[: args.images].unsqueeze(1), size=(args.size, args.size), mode="bilinear")
     n = len(sources)

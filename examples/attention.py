@@ -55,11 +55,13 @@ def _plot_regression(x_train, y_train, x_test, truth, fixed, learned, predict, p
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    axes[0].plot(x_test.numpy(), truth.numpy(), label="truth")
-    axes[0].plot(x_train.numpy(), y_train.numpy(), "o", alpha=0.4, label="training data")
+    axes[0].plot(x_test.cpu().numpy(), truth.cpu().numpy(), label="truth")
+    axes[0].plot(x_train.cpu().numpy(), y_train.cpu().numpy(), "o", alpha=0.4, label="training data")
     for ax, (name, module) in zip(axes[1:], (("fixed", fixed), ("learned", learned))):
-        axes[0].plot(x_test.numpy(), predict(module, x_test).numpy(), label=f"{name} h={module.bandwidth.item():.2f}")
-        ax.imshow(module.attention_weights.numpy()[0], cmap="Reds", aspect="auto")
+        axes[0].plot(
+            x_test.cpu().numpy(), predict(module, x_test).cpu().numpy(), label=f"{name} h={module.bandwidth.item():.2f}"
+        )
+        ax.imshow(module.attention_weights.cpu().numpy()[0], cmap="Reds", aspect="auto")
         ax.set_title(f"attention weights, {name} bandwidth")
         ax.set_xlabel("training input (sorted)")
         ax.set_ylabel("test input")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, batches, finish, progress, setup
+from examples._common import Result, Timer, arguments, batches, finish, on_device, progress, setup
 from minigrad.data import load_digits, train_test_split
 
 
@@ -26,7 +26,7 @@ def perceptron(x: mg.Tensor, y: mg.Tensor, max_epochs: int) -> tuple:
 def main(argv=None) -> Result:
     args = arguments(argv, epochs=30, lr=0.5, batch_size=64)
     setup(args)
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     x = images.reshape(-1, 64)
     x_train, x_test, y_train, y_test = train_test_split(x, labels, test_size=297, seed=args.seed)
     if args.quick:

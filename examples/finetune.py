@@ -1,6 +1,6 @@
-"""Transfer from Fashion-MNIST to 100 labelled digits: fine-tuned vs frozen features + linear head vs from scratch.
+"""Transfer from Fashion-MNIST to 100 labelled digits: fine-tuned (supervised or SimCLR) vs frozen features vs scratch.
 
-The three regimes share one classifier, the same 100 labelled digits, their augmentation (small
+The regimes share one classifier, the same 100 labelled digits, their augmentation (small
 shifts and rotations), the test set (the other 1697 digits), the learning rate and the number of
 epochs. Its head is linear on multi-stage features: every stage's map of the backbone pooled to
 3x3 and concatenated (early stroke detectors transfer across domains better than the last stage),
@@ -11,6 +11,8 @@ standardised by a batch norm without affine weights.
   2016), then only the linear head trains (a linear probe).
 - fine-tuned: linear probing then fine-tuning (LP-FT, Kumar et al., 2022): from the frozen
   regime's model, every weight trains for the same epochs as from scratch.
+- fine-tuned from SimCLR: LP-FT as above from a backbone of the same architecture pretrained on
+  the same Fashion-MNIST images without their labels (SimCLR, ``examples/simclr.py``).
 - from scratch: the same classifier, randomly initialised, trains every weight.
 """
 
@@ -19,15 +21,16 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, fit, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, on_device, setup
 from examples._vision import fashion
+from examples.simclr import SimCLR, encoder, fashion_views, pretrain
 from minigrad.data import load_digits, train_test_split, transforms
 from nn.models import resnet_small
 
 
 def digits_as_fashion(size: int = 28) -> tuple:
     """UCI digits (N, 1, 8, 8) upsampled bilinearly to the pretrained input size (N, 1, size, size)."""
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     return F.interpolate(images.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False), labels
 
 
@@ -39,9 +42,9 @@ class DigitClassifier(nn.Module):
     def __init__(self, width: int, pretrained: nn.Module | None = None):
         super().__init__()
         self.backbone = resnet_small(10, width=width)
+        self.backbone.fc = nn.Identity()  # the pretraining's classifier, if any: not used
         if pretrained is not None:
-            self.backbone.load_state_dict(pretrained.state_dict())
-        self.backbone.fc = nn.Identity()  # Fashion-MNIST's classifier: not used
+            self.backbone.load_state_dict({k: v for k, v in pretrained.state_dict().items() if not k.startswith("fc.")})
         features = (1 + 2 + 4) * width * 3 * 3
         self.norm = nn.BatchNorm1d(features, affine=False)
         self.fc = nn.Linear(features, 10)
@@ -76,10 +79,13 @@ def adapt_batch_norm(model: nn.Module, images: mg.Tensor) -> None:
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=15, batch_size=128, lr=0.1, width=8, labelled=100, transfer_epochs=40, seeds=3)
+    args = arguments(argv, epochs=15, batch_size=128, lr=0.1, width=8, labelled=100, transfer_epochs=40, seeds=3,
+                     simclr_epochs=5)  # fmt: skip
     setup(args)
     quick = args.quick
-    epochs, transfer_epochs, seeds = (1, 3, 1) if quick else (args.epochs, args.transfer_epochs, args.seeds)
+    epochs, transfer_epochs, seeds, simclr_epochs, simclr_batch = (
+        (1, 3, 1, 2, 64) if quick else (args.epochs, args.transfer_epochs, args.seeds, args.simclr_epochs, 256)
+    )
 
     # 1. Pretrain on Fashion-MNIST.
     x_fashion, y_fashion, x_fashion_test, y_fashion_test, crop_flip, normalise, _ = fashion(quick)
@@ -90,11 +96,16 @@ def main(argv=None) -> Result:
         curves = {"pretrain loss": curves["train loss"]}
         fashion_accuracy = accuracy(pretrained, x_fashion_test, y_fashion_test)
         print(f"pretrained on Fashion-MNIST: test accuracy {fashion_accuracy:.4f}", flush=True)
+        # ... and the same architecture with SimCLR on the same images, without their labels.
+        simclr = SimCLR(encoder(args.width), 4 * args.width)
+        run = pretrain(simclr, fashion_views(normalise, len(y_fashion)), simclr_epochs, simclr_batch)
+        curves["SimCLR pretrain loss"] = run["train loss"]
 
         # 2. Transfer to digits: a few labelled images, with small shifts and rotations as augmentation.
         x_digits, y_digits = digits_as_fashion()
         shift_rotate = transforms.Compose([transforms.RandomAffine(10, translate=(0.1, 0.1)), normalise])
-        results = {"fine-tuned": [], "frozen features": [], "from scratch": []}
+        results = {"fine-tuned": [], "frozen features": [], "fine-tuned from SimCLR": [], "frozen SimCLR features": [],
+                   "from scratch": []}  # fmt: skip
         print("frozen features: every stage's map pooled to 3x3, batch norm re-estimated on the labelled digits;"
               " fine-tuned from the trained linear probe (LP-FT)", flush=True)  # fmt: skip
         for seed in range(args.seed, args.seed + seeds):
@@ -112,15 +123,20 @@ def main(argv=None) -> Result:
                 results[regime].append(accuracy(model, x_test, y_test))
                 print(f"seed {seed}: {regime} digits test accuracy {results[regime][-1]:.4f}", flush=True)
 
-            mg.manual_seed(seed)
-            model = DigitClassifier(args.width, pretrained)
-            model.requires_grad_(False)
-            model.fc.requires_grad_(True)
-            adapt_batch_norm(model, normalise(x_train))  # eval mode: exactly the pretrained map, re-normalised
-            train(model, "frozen features")
-            model.requires_grad_(True)
-            model.train()
-            train(model, "fine-tuned")  # LP-FT: from the trained linear probe
+            pretrained_regimes = [
+                (pretrained, "frozen features", "fine-tuned"),
+                (simclr.encoder, "frozen SimCLR features", "fine-tuned from SimCLR"),
+            ]
+            for backbone, frozen, fine_tuned in pretrained_regimes:
+                mg.manual_seed(seed)
+                model = DigitClassifier(args.width, backbone)
+                model.requires_grad_(False)
+                model.fc.requires_grad_(True)
+                adapt_batch_norm(model, normalise(x_train))  # eval mode: exactly the pretrained map, re-normalised
+                train(model, frozen)
+                model.requires_grad_(True)
+                model.train()
+                train(model, fine_tuned)  # LP-FT: from the trained linear probe
 
             mg.manual_seed(seed)
             model = DigitClassifier(args.width)

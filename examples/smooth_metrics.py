@@ -5,14 +5,14 @@ from __future__ import annotations
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, f1_score, finish, setup, train_epoch
+from examples._common import Result, Timer, arguments, f1_score, finish, on_device, setup, train_epoch
 from minigrad.data import load_digits, train_test_split
 
 
 def one_vs_rest(digit: int, ratio: int, seed: int) -> list:
     """Digits as (N, 64) features and float labels "is it ``digit``?", the positives subsampled to one
     per ``ratio`` negatives, split 2:1 into train and test: ``x_train, x_test, y_train, y_test``."""
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     index = mg.arange(len(labels))
     negatives, positives = index[labels != digit], index[labels == digit]
     keep = mg.cat([negatives, positives[mg.randperm(len(positives))[: len(negatives) // ratio]]])

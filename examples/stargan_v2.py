@@ -8,14 +8,14 @@ from pathlib import Path
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, accuracy, arguments, finish, progress, setup, train_classifier
+from examples._common import Result, Timer, accuracy, arguments, finish, on_device, progress, setup, train_classifier
 from minigrad.data import load_digits, train_test_split
 from nn.models import stargan_v2_small
 
 
 def load(domains: list, img_size: int):
     """Digits of the chosen classes as (N, 1, img_size, img_size) in [-1, 1], labels 0..len(domains)-1."""
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     keep = mg.tensor([i for i, label in enumerate(labels.tolist()) if label in domains])
     images, labels = images[keep].unsqueeze(1) * 2 - 1, labels[keep]
     labels = mg.tensor([domains.index(label) for label in labels.tolist()])
@@ -130,7 +130,7 @@ def save_grid(generator, model, x_test, y_test, domains: list, path: str) -> Non
     ]
     for c, images in enumerate(columns):
         for r in range(rows):
-            axes[r][c].imshow(images[r, 0].numpy(), cmap="gray_r", vmin=-1, vmax=1)
+            axes[r][c].imshow(images[r, 0].cpu().numpy(), cmap="gray_r", vmin=-1, vmax=1)
             axes[r][c].axis("off")
         axes[0][c].set_title("source" if c == 0 else f"-> {domains[c - 1]}", fontsize=9)
     fig.tight_layout()

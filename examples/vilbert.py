@@ -1,16 +1,19 @@
-"""ViLBERT-style two-stream co-attention vs. a single-stream Transformer: matching two-digit images to captions."""
+"""ViLBERT-style two-stream co-attention vs. a single-stream Transformer: matching two-digit images to captions.
+
+As in the paper, the image arrives as region features from a detector trained beforehand and then frozen
+(here a small CNN trained to classify the training split's digits); both models get the same features."""
 
 from __future__ import annotations
 
 import minigrad as mg
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, parameters, progress, setup
+from examples._common import Result, Timer, accuracy, arguments, finish, fit, on_device, parameters, progress, setup
 from minigrad.data import load_digits, train_test_split
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 WORDS = ["[CLS]", "a", "left", "right", "of"] + DIGITS
-CAPTION_LENGTH = 7  # [CLS] a <digit> left|right of a <digit>
+CAPTION_LENGTH = 7  # [CLS] a <digit> left|right of a <digit>: every caption is this long, so nothing is padded
 
 
 def caption(left: int, right: int, template: int) -> list[int]:
@@ -20,13 +23,14 @@ def caption(left: int, right: int, template: int) -> list[int]:
     return [WORDS.index(w) for w in words]
 
 
-def pairs(images: mg.Tensor, labels: mg.Tensor, n: int) -> tuple:
-    """n scenes of two digits side by side (n, 1, 8, 16), captions (n, 7) and whether each caption matches (n,).
+def pairs(features: mg.Tensor, labels: mg.Tensor, n: int) -> tuple:
+    """n scenes of two digits side by side, as the detector's region features (n, 2, F), captions (n, 7) and
+    whether each caption matches (n,).
 
     Half the captions match; the others are hard negatives: the two digits swapped (a third of them, when
     the digits differ) or one digit changed to another."""
     left, right = mg.randint(0, len(labels), (n,)), mg.randint(0, len(labels), (n,))
-    scenes = mg.cat([images[left], images[right]], dim=2).unsqueeze(1)
+    regions = mg.stack([features[left], features[right]], dim=1)
     truth_left, truth_right = labels[left].tolist(), labels[right].tolist()
     kinds, templates = mg.randint(0, 6, (n,)).tolist(), mg.randint(0, 2, (n,)).tolist()
     changes = (mg.randint(1, 10, (n,))).tolist()  # a different digit: (d + change) % 10
@@ -42,23 +46,51 @@ def pairs(images: mg.Tensor, labels: mg.Tensor, n: int) -> tuple:
             claimed = (a, (b + change) % 10)
         captions.append(caption(*claimed, template))
         matches.append(claimed == (a, b))
-    return scenes, mg.tensor(captions), mg.tensor(matches, dtype=mg.float32)
+    return regions, mg.tensor(captions), mg.tensor(matches, dtype=mg.float32)
+
+
+class Detector(nn.Module):
+    """The stand-in for ViLBERT's pre-trained Faster R-CNN: a small CNN that classifies one 8x8 digit.
+    ``features`` gives a digit's region feature (B, 1, 8, 8) -> (B, F); ``forward`` its class logits (B, 10)."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 2 * 2, features), nn.ReLU(),
+        )  # fmt: skip
+        self.classifier = nn.Linear(features, 10)
+
+    def forward(self, digits: mg.Tensor) -> mg.Tensor:
+        return self.classifier(self.features(digits))
+
+
+def pretrain_detector(train_digits, test_digits, args) -> tuple:
+    """Train the detector on the training digits' classes, then freeze it: the region features of every
+    training and held-out digit (N, F), and its accuracy on the held-out digits."""
+    images, labels = train_digits
+    detector = Detector(args.features)
+    curves = fit(
+        detector, lambda i: F.cross_entropy(detector(images[i]), labels[i]), len(labels),
+        args.detector_epochs, 64, args.detector_lr, desc="detector epoch",
+    )  # fmt: skip
+    detector.eval()
+    with mg.no_grad():
+        features = [detector.features(digits) for digits, _ in (train_digits, test_digits)]
+    return features, accuracy(detector, *test_digits), curves["train loss"]
 
 
 class Regions(nn.Module):
-    """A small CNN over the scene: (B, 1, 8, 16) -> its 2 x 4 feature cells as regions (B, 8, C), plus positions."""
+    """Region features (B, 2, F) projected to the model's width, plus each region's place: (B, 2, C)."""
 
-    def __init__(self, dim: int):
+    def __init__(self, features: int, dim: int):
         super().__init__()
-        self.cnn = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, dim, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
-        self.position = nn.LearnedPositionalEncoding(dim, 8)
+        self.project = nn.Linear(features, dim)
+        self.position = nn.LearnedPositionalEncoding(dim, 2)
 
-    def forward(self, scenes: mg.Tensor) -> mg.Tensor:
-        cells = self.cnn(scenes)  # (B, C, 2, 4)
-        return self.position(cells.flatten(2).transpose(1, 2))
+    def forward(self, regions: mg.Tensor) -> mg.Tensor:
+        return self.position(self.project(regions))
 
 
 class Words(nn.Module):
@@ -82,9 +114,9 @@ class TwoStream(nn.Module):
     attends to the other) followed by a Transformer layer per stream. The score is a linear map of the
     product of the pooled image (mean of the regions) and the caption's [CLS]: (B,) logits."""
 
-    def __init__(self, dim: int, heads: int, blocks: int):
+    def __init__(self, features: int, dim: int, heads: int, blocks: int):
         super().__init__()
-        self.regions, self.words = Regions(dim), Words(dim)
+        self.regions, self.words = Regions(features, dim), Words(dim)
         self.text_layer = encoder_layer(dim, heads)
         self.co_layers = nn.ModuleList(
             [nn.CoAttentionLayer(dim, dim, heads, 2 * dim, dropout=0.0, batch_first=True) for _ in range(blocks)]
@@ -93,8 +125,8 @@ class TwoStream(nn.Module):
         self.text_layers = nn.ModuleList([encoder_layer(dim, heads) for _ in range(blocks)])
         self.head = nn.Linear(dim, 1)
 
-    def forward(self, scenes: mg.Tensor, captions: mg.Tensor) -> mg.Tensor:
-        visual, text = self.regions(scenes), self.text_layer(self.words(captions))  # (B, 8, C), (B, T, C)
+    def forward(self, regions: mg.Tensor, captions: mg.Tensor) -> mg.Tensor:
+        visual, text = self.regions(regions), self.text_layer(self.words(captions))  # (B, 2, C), (B, T, C)
         for co_layer, visual_layer, text_layer in zip(self.co_layers, self.visual_layers, self.text_layers):
             visual, text = co_layer(visual, text)
             visual, text = visual_layer(visual), text_layer(text)
@@ -103,33 +135,33 @@ class TwoStream(nn.Module):
 
 class SingleStream(nn.Module):
     """The baseline (VisualBERT-like): caption words and image regions, each with a type embedding, in one
-    sequence (B, T + 8, C) through a Transformer encoder; the score is a linear map of [CLS]: (B,) logits."""
+    sequence (B, T + 2, C) through a Transformer encoder; the score is a linear map of [CLS]: (B,) logits."""
 
-    def __init__(self, dim: int, heads: int, layers: int):
+    def __init__(self, features: int, dim: int, heads: int, layers: int):
         super().__init__()
-        self.regions, self.words = Regions(dim), Words(dim)
+        self.regions, self.words = Regions(features, dim), Words(dim)
         self.types = nn.Embedding(2, dim)
         self.encoder = nn.TransformerEncoder(encoder_layer(dim, heads), layers)
         self.head = nn.Linear(dim, 1)
 
-    def forward(self, scenes: mg.Tensor, captions: mg.Tensor) -> mg.Tensor:
+    def forward(self, regions: mg.Tensor, captions: mg.Tensor) -> mg.Tensor:
         text = self.words(captions) + self.types.weight[0]
-        visual = self.regions(scenes) + self.types.weight[1]
+        visual = self.regions(regions) + self.types.weight[1]
         return self.head(self.encoder(mg.cat([text, visual], dim=1))[:, 0]).squeeze(-1)
 
 
 @mg.no_grad()
-def matching_accuracy(model, scenes, captions, matches, batch_size: int = 500) -> float:
+def matching_accuracy(model, regions, captions, matches, batch_size: int = 500) -> float:
     model.eval()
     correct = 0
     for start in range(0, len(matches), batch_size):
-        logits = model(scenes[start : start + batch_size], captions[start : start + batch_size])
+        logits = model(regions[start : start + batch_size], captions[start : start + batch_size])
         correct += ((logits > 0).float() == matches[start : start + batch_size]).sum().item()
     model.train()
     return correct / len(matches)
 
 
-def train(model, images, labels, test, steps: int, batch_size: int, lr: float, desc: str) -> dict:
+def train(model, features, labels, test, steps: int, batch_size: int, lr: float, desc: str) -> dict:
     """AdamW with a one-cycle learning rate on freshly drawn pairs; returns the loss per step and the
     held-out matching accuracy every tenth of the run."""
     optimizer = nn.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -137,8 +169,8 @@ def train(model, images, labels, test, steps: int, batch_size: int, lr: float, d
     losses, accuracies = [], []
     bar = progress(range(steps), desc)
     for step in bar:
-        scenes, captions, matches = pairs(images, labels, batch_size)
-        loss = F.binary_cross_entropy_with_logits(model(scenes, captions), matches)
+        regions, captions, matches = pairs(features, labels, batch_size)
+        loss = F.binary_cross_entropy_with_logits(model(regions, captions), matches)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -151,35 +183,41 @@ def train(model, images, labels, test, steps: int, batch_size: int, lr: float, d
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, steps=800, batch_size=64, lr=2e-3, dim=64, heads=4, blocks=1, test_pairs=2000)
+    args = arguments(argv, steps=2000, batch_size=64, lr=1e-3, dim=64, heads=4, blocks=1, test_pairs=2000,
+                     features=64, detector_epochs=10, detector_lr=0.05)  # fmt: skip
     setup(args)
-    quick = (60, 200, 32, 32)  # steps, test pairs, batch size, width
-    steps, test_pairs, batch_size, dim = (
-        quick if args.quick else (args.steps, args.test_pairs, args.batch_size, args.dim)
+    quick = (60, 200, 32, 32, 5)  # steps, test pairs, batch size, width, detector epochs
+    steps, test_pairs, batch_size, dim, args.detector_epochs = (
+        quick if args.quick else (args.steps, args.test_pairs, args.batch_size, args.dim, args.detector_epochs)
     )
-    images, labels = load_digits()
+    images, labels = on_device(*load_digits())
     train_images, test_images, train_labels, test_labels = train_test_split(images, labels, test_size=297, seed=0)
-    test = pairs(test_images, test_labels, test_pairs)  # held-out digits, drawn once
-
-    # The same width; the baseline gets as many Transformer layers as the two-stream model has layer-sized
-    # parts (the caption's first layer, then per block a co-attention layer, which is two, and two more).
-    models = {
-        "two-stream": TwoStream(dim, args.heads, args.blocks),
-        "single-stream": SingleStream(dim, args.heads, 1 + 4 * args.blocks),
-    }
-    curves, accuracy, counts = {}, {}, {}
+    # The detector learns digits from the training split only; the held-out scenes use the other digits.
     with Timer() as timer:
+        (train_features, test_features), detector_accuracy, detector_loss = pretrain_detector(
+            (train_images.unsqueeze(1), train_labels), (test_images.unsqueeze(1), test_labels), args
+        )
+        print(f"detector: {detector_accuracy:.3f} accuracy on the held-out digits; frozen from here")
+        test = pairs(test_features, test_labels, test_pairs)  # held-out digits, drawn once
+
+        # The same width; the baseline gets as many Transformer layers as the two-stream model has layer-sized
+        # parts (the caption's first layer, then per block a co-attention layer, which is two, and two more).
+        models = {
+            "two-stream": TwoStream(args.features, dim, args.heads, args.blocks),
+            "single-stream": SingleStream(args.features, dim, args.heads, 1 + 4 * args.blocks),
+        }
+        curves, matched, counts = {"detector train loss": detector_loss}, {}, {}
         for name, model in models.items():
             counts[name] = parameters(model)
             print(f"{name}: {counts[name]:,} parameters")
             mg.manual_seed(args.seed)  # both models see the same training pairs
-            history = train(model, train_images, train_labels, test, steps, batch_size, args.lr, name)
+            history = train(model, train_features, train_labels, test, steps, batch_size, args.lr, name)
             curves[f"{name} train loss"] = history["loss"]
             curves[f"{name} test accuracy"] = history["accuracy"]
-            accuracy[name] = history["accuracy"][-1][1]
-    extra = {"single-stream accuracy": accuracy["single-stream"]}
+            matched[name] = history["accuracy"][-1][1]
+    extra = {"single-stream accuracy": matched["single-stream"], "detector accuracy": round(detector_accuracy, 4)}
     extra |= {f"{name} parameters": count for name, count in counts.items()}
-    result = Result("two-stream matching accuracy", accuracy["two-stream"], curves, extra, timer.seconds)
+    result = Result("two-stream matching accuracy", matched["two-stream"], curves, extra, timer.seconds)
     return finish(result, args, "Image-caption matching on two-digit scenes")
 
 

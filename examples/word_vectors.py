@@ -117,7 +117,7 @@ def stem_hit_rate(model, vocab: list[str], forms: list[tuple[str, str]], k: int)
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=3, batch_size=1024, lr=5e-3, dim=64, buckets=1 << 16, window=5, negatives=5,
+    args = arguments(argv, epochs=2, batch_size=1024, lr=5e-3, dim=64, buckets=1 << 16, window=5, negatives=5,
                      min_count=3, k=10)  # fmt: skip
     setup(args)
     vocab, counts, ids, seen = corpus(args.min_count)

@@ -129,8 +129,16 @@ def same_device(arrays) -> bool:
     """Whether all arrays live on one device (always true without CuPy)."""
     if cupy is None:
         return True
-    kinds = {isinstance(a, cupy.ndarray) for a in arrays if hasattr(a, "dtype") and hasattr(a, "shape")}
+    kinds = {isinstance(a, cupy.ndarray) for a in arrays if is_array(a)}  # NumPy scalars go with either
     return len(kinds) <= 1
+
+
+def is_writeable(x) -> bool:
+    """Whether writing into ``x`` is allowed: NumPy's flag; CuPy has none, so there a view with a
+    zero stride along a dimension of more than one element (from ``expand``) is read-only too."""
+    if isinstance(x, numpy.ndarray):
+        return x.flags.writeable
+    return all(stride or size <= 1 for stride, size in zip(x.strides, x.shape))
 
 
 def to_device(x, device: str):
@@ -347,7 +355,7 @@ def _special(name, x, compute, dtype=None):
     if xp is not numpy:  # pragma: no cover - GPU only
         import cupyx.scipy.special
 
-        return getattr(cupyx.scipy.special, name)(x).astype(dtype or x.dtype, copy=False)
+        return getattr(cupyx.scipy.special, name)(x.astype(float64)).astype(dtype or x.dtype, copy=False)
     return in_chunks(lambda part: compute(part).astype(dtype or x.dtype, copy=False), x, float64_work=True)
 
 
@@ -383,28 +391,34 @@ def normal_cdf_and_pdf(x, exact: bool):
 
 # ------------------------------------------------------------------------------ random
 class _Generators:
-    """One seeded generator per device; ``manual_seed`` resets all of them."""
+    """One seeded generator per device; ``manual_seed`` resets all of them. The GPU's is made
+    on first use, from the seed last given."""
 
     def __init__(self, seed=None):
         self.seed(seed)
 
     def seed(self, seed) -> None:
-        self._seed = seed
         self._cpu = numpy.random.default_rng(seed)
-        self._cuda = None
+        self._cuda, self._cuda_seed = None, seed
 
     def get(self, device: str):
         if device == "cpu":
             return self._cpu
-        if self._cuda is None:  # pragma: no cover - GPU only
-            self._cuda = cupy.random.default_rng(self._seed)
+        if self._cuda is None:
+            self._cuda = cupy.random.default_rng(self._cuda_seed)
         return self._cuda
 
     def state(self):
-        return self._cpu.bit_generator.state
+        """What ``set_state`` puts back: the CPU generator's state, the GPU's generator and seed."""
+        return self._cpu.bit_generator.state, self._cuda, self._cuda_seed
 
     def set_state(self, state) -> None:
-        self._cpu.bit_generator.state = state
+        self._cpu.bit_generator.state, self._cuda, self._cuda_seed = state
+
+    def reseed(self, seed) -> None:
+        """Restart every device's generator from ``seed`` (a DataLoader batch's own seed)."""
+        self._cpu.bit_generator.state = numpy.random.default_rng(seed).bit_generator.state
+        self._cuda, self._cuda_seed = None, seed
 
 
 generators = _Generators()

@@ -113,7 +113,12 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
     dtype, device, _ = _where(dtype, device, backend.int64)
-    return _make(backend.generator(device).permutation(n).astype(dtype), False)
+    generator = backend.generator(device)
+    if device == "cpu":
+        order = generator.permutation(n)
+    else:  # CuPy's Generator has no permutation: the order of n uniform draws is one
+        order = backend.module_for(device).argsort(generator.random(n))
+    return _make(order.astype(dtype), False)
 
 
 def zeros_like(input: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

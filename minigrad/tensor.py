@@ -276,7 +276,7 @@ class Tensor:
         return self
 
     def _write(self, name: str, index, value) -> None:
-        if not self.data.flags.writeable:
+        if not backend.is_writeable(self.data):
             raise RuntimeError(f"{name}: this tensor is a read-only view (from expand); clone() it first")
         self.data[index] = value
         self._bump_version()

@@ -61,7 +61,7 @@ def beam_search(model, src: mg.Tensor, src_lengths: mg.Tensor, bos_id: int, eos_
     finished = [[] for _ in range(batch)]  # per row: (score, ids)
     for length in range(1, max_len + 1):
         logits, state = model.decode_step(tokens, state)
-        log_probs = F.log_softmax(logits.float(), dim=-1).numpy().reshape(batch, width, -1)  # (B, W, V)
+        log_probs = F.log_softmax(logits.float(), dim=-1).cpu().numpy().reshape(batch, width, -1)  # (B, W, V)
         parents, next_tokens = [], []
         for b in range(batch):
             if open_[b]:
@@ -136,6 +136,7 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
         scores = xp.where(scores < kth, -xp.inf, scores)
     probs = xp.exp(scores - scores.max(axis=1, keepdims=True))
     cumulative = xp.cumsum(probs, axis=1)  # (B, V), unnormalised
-    draw = (generator or backend.generator(logits.device)).random((logits.shape[0], 1)) * cumulative[:, -1:]
+    draw = (generator or backend.generator(logits.device)).random((logits.shape[0], 1))
+    draw = backend.to_device(draw, logits.device) * cumulative[:, -1:]  # a NumPy generator draws on the host
     tokens = (cumulative <= draw).sum(axis=1)  # the first token whose cumulative mass passes the draw
     return Tensor._make(xp.minimum(tokens, vocab - 1).astype(backend.int64))

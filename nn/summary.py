@@ -170,7 +170,7 @@ def empirical_receptive_field(model: Module, input_shape: tuple, threshold: floa
         out = model(x)
         h, w = out.shape[-2] // 2, out.shape[-1] // 2
         out[..., h, w].sum().backward()
-        touched = (x.grad.abs().sum(dim=(0, 1)) > threshold).numpy()
+        touched = (x.grad.abs().sum(dim=(0, 1)) > threshold).cpu().numpy()
     finally:
         with mg.no_grad():
             for name, p in model.named_parameters():

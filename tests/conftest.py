@@ -6,7 +6,9 @@
   ``HYPOTHESIS_PROFILE=thorough pytest``.
 
 ``MINIGRAD_DEVICE=cuda pytest`` runs every test on the GPU (CuPy); the strategies and
-factories create tensors on the default device.
+factories create tensors on the default device. ``MINIGRAD_TEST_FAKE_CUPY=1`` puts the strict
+CuPy stand-in (tests/cupy_standin) in CuPy's place first, so that ``MINIGRAD_TEST_FAKE_CUPY=1
+MINIGRAD_DEVICE=cuda pytest`` runs the suite's device paths without a GPU.
 """
 
 import os
@@ -14,7 +16,12 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-import minigrad as mg
+if os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1":
+    from tests.cupy_standin import install
+
+    install()
+
+import minigrad as mg  # noqa: E402 - after the stand-in, which it must import as cupy
 
 _quiet = [
     HealthCheck.too_slow,

@@ -44,14 +44,14 @@ def test_masked_keys_get_weight_exactly_zero(name):
     module = _modules()[name].to(mg.float64)
     q, k, v = _inputs()
     out = module(q, k, v, MASK)
-    weights = module.attention_weights.detach().numpy()
+    weights = module.attention_weights.detach().cpu().numpy()
     assert weights.shape == (B, Q, K)
     assert (weights[0, :, 2:] == 0).all() and (weights[1, :, 3] == 0).all()
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-12)
     # The masked keys' values do not matter: change them and the output stays.
-    v2 = v.detach().numpy().copy()
+    v2 = v.detach().cpu().numpy().copy()
     v2[0, 2:] = 1e6
-    np.testing.assert_allclose(module(q, k, mg.tensor(v2), MASK).detach().numpy(), out.detach().numpy())
+    np.testing.assert_allclose(module(q, k, mg.tensor(v2), MASK).detach().cpu().numpy(), out.detach().cpu().numpy())
 
 
 @pytest.mark.parametrize("name", list(_modules()))
@@ -61,7 +61,7 @@ def test_per_query_mask(name):
     mask = mg.tensor(np.tril(np.ones((Q, K), dtype=bool)))[None].expand((B, Q, K))  # query i sees keys 0..i
     module(q, k, v, mask)
     hidden = ~np.tril(np.ones((Q, K), dtype=bool))
-    assert (module.attention_weights.detach().numpy()[:, hidden] == 0).all()
+    assert (module.attention_weights.detach().cpu().numpy()[:, hidden] == 0).all()
 
 
 @pytest.mark.parametrize("name", list(_modules()))
@@ -95,7 +95,7 @@ def test_dot_product_attention_matches_the_fused_op():
     mask = MASK.unsqueeze(1)
     ours = nn.DotProductAttention()(q, k, v, MASK)
     fused = mg.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    np.testing.assert_allclose(ours.detach().numpy(), fused.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.detach().cpu().numpy(), fused.detach().cpu().numpy(), rtol=1e-12)
 
 
 def test_additive_attention_dropout_only_in_training():
@@ -103,7 +103,7 @@ def test_additive_attention_dropout_only_in_training():
     q, k, v = _inputs()
     module.eval()
     first, second = module(q, k, v), module(q, k, v)
-    np.testing.assert_array_equal(first.detach().numpy(), second.detach().numpy())
+    np.testing.assert_array_equal(first.detach().cpu().numpy(), second.detach().cpu().numpy())
     module.train()
     mg.manual_seed(0)
-    assert not np.allclose(module(q, k, v).detach().numpy(), first.detach().numpy())
+    assert not np.allclose(module(q, k, v).detach().cpu().numpy(), first.detach().cpu().numpy())

@@ -20,7 +20,7 @@ def test_backward_accumulates_into_leaves_across_calls():
     x = leaf([1.0, 2.0])
     (x * x).sum().backward()
     (3 * x).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [2 * 1 + 3, 2 * 2 + 3])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [2 * 1 + 3, 2 * 2 + 3])
 
 
 def test_gradient_of_a_shared_subexpression_sums_every_path():
@@ -54,9 +54,9 @@ def test_retain_graph_allows_a_second_backward():
     x = leaf([1.0, 2.0])
     y = (x.exp() * x).sum()
     y.backward(retain_graph=True)
-    first = x.grad.numpy().copy()
+    first = x.grad.cpu().numpy().copy()
     y.backward()
-    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * first)
 
 
 def test_non_scalar_backward_needs_a_gradient():
@@ -64,7 +64,7 @@ def test_non_scalar_backward_needs_a_gradient():
     with pytest.raises(RuntimeError, match="only for a scalar output.*shape \\(2,\\)"):
         (x * 2).backward()
     (x * 2).backward(mg.tensor([1.0, 10.0], dtype=mg.float64))
-    np.testing.assert_allclose(x.grad.numpy(), [2.0, 20.0])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [2.0, 20.0])
 
 
 def test_backward_gradient_of_the_wrong_shape_is_refused():
@@ -82,8 +82,8 @@ def test_broadcasting_is_undone_in_the_gradient():
     a = leaf(np.ones((3, 1)))
     b = leaf(np.ones(4))
     (a * b).sum().backward()
-    np.testing.assert_allclose(a.grad.numpy(), np.full((3, 1), 4.0))
-    np.testing.assert_allclose(b.grad.numpy(), np.full(4, 3.0))
+    np.testing.assert_allclose(a.grad.cpu().numpy(), np.full((3, 1), 4.0))
+    np.testing.assert_allclose(b.grad.cpu().numpy(), np.full(4, 3.0))
 
 
 def test_mixed_float_dtypes_give_each_leaf_a_gradient_of_its_own_dtype():
@@ -98,11 +98,11 @@ def test_mixed_float_dtypes_give_each_leaf_a_gradient_of_its_own_dtype():
 def test_gradients_never_share_memory():
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward()  # add hands the same gradient to both inputs
-    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(a.grad.cpu().numpy(), b.grad.cpu().numpy())
     seed = mg.tensor([1.0, 1.0], dtype=mg.float64)
     c = leaf([0.0, 0.0])
     c.backward(seed)  # a leaf's gradient is a copy of the seed, not the seed
-    assert not np.shares_memory(c.grad.numpy(), seed.numpy())
+    assert not np.shares_memory(c.grad.cpu().numpy(), seed.cpu().numpy())
 
 
 # ---------------------------------------------------------------------- grad modes
@@ -150,26 +150,26 @@ def test_detach_cuts_the_graph_and_shares_memory():
     assert d.grad_fn is None and not d.requires_grad
     y = (x * d).sum()
     y.backward()
-    np.testing.assert_allclose(x.grad.numpy(), d.numpy())
+    np.testing.assert_allclose(x.grad.cpu().numpy(), d.cpu().numpy())
     base = mg.tensor([1.0, 2.0])
     view = base.detach()
     with mg.no_grad():
         view.add_(1.0)
-    np.testing.assert_allclose(base.numpy(), [2.0, 3.0])
+    np.testing.assert_allclose(base.cpu().numpy(), [2.0, 3.0])
 
 
 # --------------------------------------------------------------------------- hooks
 def test_leaf_hook_sees_and_can_replace_the_gradient():
     x = leaf([1.0, 2.0])
     seen = []
-    handle = x.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 10)
+    handle = x.register_hook(lambda g: seen.append(g.cpu().numpy().copy()) or g * 10)
     (x * 3).sum().backward()
     np.testing.assert_allclose(seen[0], [3.0, 3.0])
-    np.testing.assert_allclose(x.grad.numpy(), [30.0, 30.0])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [30.0, 30.0])
     handle.remove()
     x.grad = None
     (x * 3).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [3.0, 3.0])
 
 
 def test_non_leaf_hook_and_retain_grad():
@@ -178,15 +178,15 @@ def test_non_leaf_hook_and_retain_grad():
     y.retain_grad()
     y.register_hook(lambda g: g * 0.5)
     (y * y).sum().backward()
-    np.testing.assert_allclose(y.grad.numpy(), 2 * y.detach().numpy() * 0.5)
-    np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * y.detach().numpy() * 0.5)
+    np.testing.assert_allclose(y.grad.cpu().numpy(), 2 * y.detach().cpu().numpy() * 0.5)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * 2 * y.detach().cpu().numpy() * 0.5)
 
 
 # ----------------------------------------------------------------- mg.grad, double backward
 def test_grad_returns_gradients_without_touching_dot_grad():
     x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (gx,) = mg.grad((x * w).sum(), x)
-    np.testing.assert_allclose(gx.numpy(), [3.0, 4.0])
+    np.testing.assert_allclose(gx.cpu().numpy(), [3.0, 4.0])
     assert x.grad is None and w.grad is None
 
 
@@ -194,7 +194,7 @@ def test_grad_with_respect_to_a_non_leaf():
     x = leaf([1.0, 2.0])
     h = x * 3
     (gh,) = mg.grad((h * h).sum(), h)
-    np.testing.assert_allclose(gh.numpy(), 2 * h.detach().numpy())
+    np.testing.assert_allclose(gh.cpu().numpy(), 2 * h.detach().cpu().numpy())
 
 
 def test_grad_of_an_unused_input():
@@ -221,7 +221,7 @@ def test_create_graph_backward_makes_dot_grad_differentiable():
     x.grad = None
     gx.sum().backward()  # d/dx (sin x + x cos x) = 2 cos x - x sin x
     xs = np.array([1.0, 2.0])
-    np.testing.assert_allclose(x.grad.numpy(), 2 * np.cos(xs) - xs * np.sin(xs))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * np.cos(xs) - xs * np.sin(xs))
 
 
 def test_gradient_penalty_through_a_two_layer_net():
@@ -268,7 +268,7 @@ def test_in_place_op_on_a_non_leaf_is_recorded():
     h.add_(x)  # h = 2x + x
     h.mul_(3.0)
     h.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [9.0, 9.0])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [9.0, 9.0])
     assert h._version_value() == 2
 
 
@@ -287,7 +287,7 @@ def test_setitem_with_autograd():
     h = x * 1.0
     h[1] = v * 2
     h.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [1.0, 0.0, 1.0])
     assert v.grad.item() == 2.0
 
 
@@ -341,11 +341,12 @@ def test_tensor_conversions():
     with pytest.raises(RuntimeError, match="item\\(\\): the tensor has 2 elements"):
         x.item()
     with pytest.raises(RuntimeError, match="detach"):
-        leaf([1.0]).numpy()
+        leaf([1.0]).cpu().numpy()
     assert x.to(mg.float64).dtype == mg.float64 and x.double().dtype == mg.float64
-    assert x.to("cpu") is x
+    assert x.to(x.device) is x
     assert len(x) == 1 and [t.shape for t in x] == [(2,)]
-    assert repr(leaf([1.0])) == "tensor([1.], dtype=float64, requires_grad=True)"
+    device = "" if x.device == "cpu" else f", device='{x.device}'"
+    assert repr(leaf([1.0])) == f"tensor([1.], dtype=float64{device}, requires_grad=True)"
 
 
 # --------------------------------------------------------------------- subgradients
@@ -362,50 +363,50 @@ def test_tensor_conversions():
 def test_subgradient_conventions_at_kinks(fn, expected):
     x = leaf([0.0, 1.0, 2.0])
     fn(x).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), expected)
 
 
 def test_ties_share_or_pick_as_pytorch_does():
     a, b = leaf([0.0, 1.0, 2.0]), leaf([0.0, 0.0, 3.0])
     mg.maximum(a, b).sum().backward()
-    np.testing.assert_array_equal(a.grad.numpy(), [0.5, 1.0, 0.0])
-    np.testing.assert_array_equal(b.grad.numpy(), [0.5, 0.0, 1.0])
+    np.testing.assert_array_equal(a.grad.cpu().numpy(), [0.5, 1.0, 0.0])
+    np.testing.assert_array_equal(b.grad.cpu().numpy(), [0.5, 0.0, 1.0])
     z = leaf([1.0, 3.0, 3.0])
     z.max().backward()  # a full max shares the gradient among ties
-    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(z.grad.cpu().numpy(), [0.0, 0.5, 0.5])
     z.grad = None
     z.amax(0).backward()
-    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(z.grad.cpu().numpy(), [0.0, 0.5, 0.5])
     z.grad = None
     values, index = z.max(0)  # max(dim) gives it to the returned (first) index
     values.backward()
     assert index.item() == 1
-    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(z.grad.cpu().numpy(), [0.0, 1.0, 0.0])
 
 
 def test_pow_conventions_at_zero():
     x = leaf([0.0, 2.0])
     (x**0).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [0.0, 0.0])
     a, b = leaf([0.0, 2.0]), leaf([2.0, 0.0])
     (a**b).sum().backward()
-    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 0.0])
-    np.testing.assert_allclose(b.grad.numpy(), [0.0, np.log(2.0)])
+    np.testing.assert_array_equal(a.grad.cpu().numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(b.grad.cpu().numpy(), [0.0, np.log(2.0)])
 
 
 def test_prod_gradient_with_zeros_is_exact():
     x = leaf([0.0, 2.0, 1.0, 3.0])
     x.prod().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [6.0, 0.0, 0.0, 0.0])
     y = leaf([0.0, 2.0, 0.0, 3.0])
     y.prod().backward()
-    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(y.grad.cpu().numpy(), [0.0, 0.0, 0.0, 0.0])
 
 
 def test_advanced_indexing_with_repeats_accumulates():
     x = leaf([1.0, 2.0, 3.0])
     x[mg.tensor([0, 0, 2, 0])].sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [3.0, 0.0, 1.0])
 
 
 # -------------------------------------------------------------------------- errors

@@ -27,7 +27,7 @@ SCALAR_FUNCTIONS = {
 def _evaluate(func, arrays):
     with mg.no_grad():
         out = func(*(mg.tensor(a) for a in arrays))
-    return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+    return [o.cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
 
 def _numeric_jacobian(func, arrays, eps=1e-6):
@@ -49,7 +49,7 @@ def _as_list(value):
 
 
 def _close(actual, expected, tol=1e-6):
-    np.testing.assert_allclose(actual.numpy(), expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(actual.cpu().numpy(), expected, rtol=tol, atol=tol)
 
 
 cases = st.tuples(
@@ -128,13 +128,13 @@ def test_create_graph_keeps_results_differentiable():
     x = mg.tensor([0.5, -1.0], dtype=mg.float64, requires_grad=True)
     _, g = vjp(lambda a: (a**3).sum(), x, create_graph=True)  # 3 x^2
     g.sum().backward()
-    _close(x.grad, 6 * x.detach().numpy())
+    _close(x.grad, 6 * x.detach().cpu().numpy())
 
 
 def test_unused_input_gives_zeros_or_an_error_with_strict():
     x, y = mg.ones(2, dtype=mg.float64), mg.ones(3, dtype=mg.float64)
     jac = jacobian(lambda a, b: a * 2, (x, y))
-    assert tuple(jac[1].shape) == (2, 3) and not jac[1].numpy().any()
+    assert tuple(jac[1].shape) == (2, 3) and not jac[1].cpu().numpy().any()
     with pytest.raises(RuntimeError, match="vjp: the output of func is independent of input 1"):
         vjp(lambda a, b: a * 2, (x, y), mg.ones(2, dtype=mg.float64), strict=True)
 
@@ -159,7 +159,7 @@ def _same(mine, theirs):
         for a, b in zip(mine, theirs):
             _same(a, b)
     else:
-        np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(mine.cpu().numpy(), theirs.detach().cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def _tiny(**overrides) -> BertConfig:
 
 
 def _assert_close(actual: mg.Tensor, expected: mg.Tensor) -> None:
-    np.testing.assert_allclose(actual.detach().numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(actual.detach().cpu().numpy(), expected.detach().cpu().numpy(), rtol=1e-5, atol=1e-5)
 
 
 def _ids(shape, seed=0, low=1):
@@ -49,7 +49,7 @@ def test_bert_small_shapes_and_heads():
     ids, segments = _ids((2, 6)), mg.tensor(np.array([[0, 0, 0, 1, 1, 1]] * 2))
     sequence_output, pooled = model(ids, mg.ones(2, 6, dtype=mg.int64), segments)
     assert sequence_output.shape == (2, 6, 256) and pooled.shape == (2, 256)
-    assert np.abs(pooled.detach().numpy()).max() <= 1  # tanh
+    assert np.abs(pooled.detach().cpu().numpy()).max() <= 1  # tanh
     config = BertConfig.small(VOCAB)
     mlm_logits, nsp_logits = BertForPreTraining(config)(ids)
     assert mlm_logits.shape == (2, 6, VOCAB) and nsp_logits.shape == (2, 2)
@@ -88,12 +88,12 @@ def test_decoder_weight_is_the_token_embedding_and_its_gradients_accumulate():
         return F.cross_entropy(model(ids).flatten(0, 1), labels.flatten())
 
     loss().backward()
-    tied = embedding.grad.numpy().copy()
+    tied = embedding.grad.cpu().numpy().copy()
     untied = nn.Parameter(embedding.detach().clone())  # same values, a separate Parameter for the decoder
     model.predictions.decoder.weight = untied
     embedding.grad = None
     loss().backward()
-    from_lookup, from_decoder = embedding.grad.numpy(), untied.grad.numpy()
+    from_lookup, from_decoder = embedding.grad.cpu().numpy(), untied.grad.cpu().numpy()
     assert np.abs(from_lookup).sum() > 0 and np.abs(from_decoder).sum() > 0
     np.testing.assert_allclose(tied, from_lookup + from_decoder, rtol=1e-12, atol=1e-14)
 
@@ -174,7 +174,7 @@ def test_gradients_reach_every_parameter():
     mlm_logits, nsp_logits = model(ids, token_type_ids=mg.tensor(np.repeat([[0] * 8 + [1] * 8], 2, 0)))
     loss = F.cross_entropy(mlm_logits.flatten(0, 1), ids.flatten()) + F.cross_entropy(nsp_logits, mg.tensor([0, 1]))
     loss.backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None or not np.abs(p.grad.numpy()).sum()]
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not np.abs(p.grad.cpu().numpy()).sum()]
     assert missing == []
 
 
@@ -182,7 +182,7 @@ def test_initialisation_is_berts():
     mg.manual_seed(5)
     model = BertForPreTraining(BertConfig.small(2000, pad_token_id=3))
     for name, p in model.named_parameters():
-        values = p.detach().numpy()
+        values = p.detach().cpu().numpy()
         if "norm" in name.lower():
             assert np.all(values == (1.0 if name.endswith("weight") else 0.0)), name
         elif name.endswith("bias"):
@@ -247,7 +247,7 @@ def test_mask_tokens_proportions_and_special_positions(special_as):
     special = np.isin(ids, special_ids)
     specials = mg.tensor(special) if special_as == "mask" else special_ids
     masked, labels = mask_tokens(mg.tensor(ids), specials, MASK, 1000, generator=np.random.default_rng(1))
-    masked, labels = masked.numpy(), labels.numpy()
+    masked, labels = masked.cpu().numpy(), labels.cpu().numpy()
     chosen = labels != -100
     assert masked.dtype == ids.dtype and labels.dtype == np.int64
     assert not (chosen & special).any()  # [CLS], [SEP] and padding are never chosen
@@ -272,7 +272,7 @@ def test_mask_tokens_is_reproducible_from_the_seed_and_checks_its_input():
     mg.manual_seed(7)
     second = mask_tokens(ids, (PAD, CLS, SEP), MASK, 1000)
     for a, b in zip(first, second):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy())
     with pytest.raises(ValueError, match=r"mask_tokens: probability must be in \[0, 1\], got 1.5"):
         mask_tokens(ids, (PAD,), MASK, 1000, probability=1.5)
     with pytest.raises(ValueError, match="mask_tokens: the special mask must have the shape"):
@@ -285,7 +285,7 @@ _MASK = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
 
 def test_mean_pooling_averages_the_real_tokens_only():
     hidden = np.random.default_rng(7).normal(size=(3, 4, 5))
-    pooled = mean_pooling(mg.tensor(hidden), mg.tensor(_MASK.astype(bool))).numpy()
+    pooled = mean_pooling(mg.tensor(hidden), mg.tensor(_MASK.astype(bool))).cpu().numpy()
     np.testing.assert_allclose(pooled[0], hidden[0, :3].mean(0), rtol=1e-12)
     np.testing.assert_allclose(pooled[1], hidden[1, 0], rtol=1e-12)
     np.testing.assert_array_equal(pooled[2], 0)  # no real token: zeros, not a division by zero
@@ -306,8 +306,8 @@ def test_mean_pooling_matches_pytorch():
     ours = mg.tensor(hidden, requires_grad=True)
     pooled = mean_pooling(ours, mg.tensor(_MASK))
     (pooled * pooled).sum().backward()
-    np.testing.assert_allclose(pooled.detach().numpy(), expected.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours.grad.numpy(), h.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(pooled.detach().cpu().numpy(), expected.detach().cpu().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad.cpu().numpy(), h.grad.cpu().numpy(), rtol=1e-12)
 
 
 def test_mean_pooling_names_the_shapes():

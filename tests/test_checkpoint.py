@@ -18,7 +18,7 @@ def test_state_dict_round_trip(tmp_path):
     mg.save(source.state_dict(), tmp_path / "model.safetensors")
     target.load_state_dict(mg.load(tmp_path / "model.safetensors"))
     for a, b in zip(source.parameters(), target.parameters()):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
 
 
 def test_nested_objects_keep_their_structure(tmp_path):
@@ -35,7 +35,7 @@ def test_nested_objects_keep_their_structure(tmp_path):
     assert back["step"] == 3 and back["name"] == "run" and back["lr"] == 0.5 and back["flag"] is True
     assert isinstance(back["values"][1], tuple) and back["values"][1][1] is None
     assert 0 in back["state"]
-    np.testing.assert_array_equal(back["state"][0]["buf"].numpy(), [0, 1, 2])
+    np.testing.assert_array_equal(back["state"][0]["buf"].cpu().numpy(), [0, 1, 2])
     assert back["values"][1][0].dtype == mg.int64
 
 
@@ -48,7 +48,9 @@ def test_a_file_written_by_pytorch_loads_into_the_module(tmp_path):
     ours = _model()
     ours.load_state_dict(mg.load(tmp_path / "torch.safetensors"))
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    np.testing.assert_allclose(ours(mg.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours(mg.tensor(x)).detach().cpu().numpy(), theirs(torch.tensor(x)).detach().cpu().numpy(), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "bad header"])
@@ -64,10 +66,10 @@ def test_damaged_files_raise_and_load_nothing(tmp_path, damage):
     }[damage]
     path.write_bytes(damaged)
     model = _model()
-    before = [p.detach().numpy().copy() for p in model.parameters()]
+    before = [p.detach().cpu().numpy().copy() for p in model.parameters()]
     with pytest.raises(ValueError, match="model.safetensors"):
         model.load_state_dict(mg.load(path))
-    assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))
+    assert all(np.array_equal(a, p.detach().cpu().numpy()) for a, p in zip(before, model.parameters()))
 
 
 def test_missing_file():

@@ -24,7 +24,7 @@ def _leaf(array):
 
 
 def _np(t):
-    return t.detach().numpy()
+    return t.detach().cpu().numpy()
 
 
 # --------------------------------------------------------------- against PyTorch
@@ -51,12 +51,12 @@ def _compare_with_torch(torch, fn, torch_fn, arrays, kwargs, atol=1e-10):
     with warnings.catch_warnings():  # PyTorch warns that its "same" padding may copy the input
         warnings.simplefilter("ignore")
         expected = torch_fn(*theirs, **kwargs)
-    np.testing.assert_allclose(_np(out), expected.detach().numpy(), atol=atol)
+    np.testing.assert_allclose(_np(out), expected.detach().cpu().numpy(), atol=atol)
     seed = _randn(*expected.shape)
     out.backward(mg.tensor(seed))
     expected.backward(torch.tensor(seed))
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=atol)
+        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), atol=atol)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV2D_CASES)
@@ -113,7 +113,7 @@ def test_unfold_and_fold_match_torch(kwargs):
     torch = pytest.importorskip("torch")
     x = _randn(2, 3, 7, 6)
     _compare_with_torch(torch, F.unfold, torch.nn.functional.unfold, [x], kwargs)
-    columns = torch.nn.functional.unfold(torch.tensor(x), **kwargs).numpy()
+    columns = torch.nn.functional.unfold(torch.tensor(x), **kwargs).cpu().numpy()
     fold = lambda c, **kw: F.fold(c, (7, 6), **kw)  # noqa: E731
     torch_fold = lambda c, **kw: torch.nn.functional.fold(c, (7, 6), **kw)  # noqa: E731
     _compare_with_torch(torch, fold, torch_fold, [_randn(*columns.shape)], kwargs)
@@ -135,7 +135,7 @@ def test_double_backward_matches_torch():
     penalty(mg, F, *ours).backward()
     penalty(torch, torch.nn.functional, *theirs).backward()
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-9)
+        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), atol=1e-9)
 
 
 def test_float32_stays_float32():
@@ -163,9 +163,9 @@ def test_depthwise_path_matches_general_grouped_path(multiplier, stride, padding
     seed = mg.tensor(_randn(*depthwise.shape))
     depthwise.backward(seed)
     general.backward(seed)
-    np.testing.assert_allclose(xs.grad.numpy(), xd.grad.numpy(), atol=1e-12)
-    picked = np.stack([wd.grad.numpy()[o, o // multiplier] for o in range(channels * multiplier)])[:, None]
-    np.testing.assert_allclose(ws.grad.numpy(), picked, atol=1e-12)
+    np.testing.assert_allclose(xs.grad.cpu().numpy(), xd.grad.cpu().numpy(), atol=1e-12)
+    picked = np.stack([wd.grad.cpu().numpy()[o, o // multiplier] for o in range(channels * multiplier)])[:, None]
+    np.testing.assert_allclose(ws.grad.cpu().numpy(), picked, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_conv_transpose_is_the_adjoint_of_conv(groups, stride, padding, dilation
     output_padding = tuple(s - n for s, n in zip(size, natural))
     back = F.conv_transpose2d(mg.tensor(y_array), mg.tensor(w), None, stride, padding, output_padding, groups, dilation)
     assert back.shape == x.shape
-    np.testing.assert_allclose((y.numpy() * y_array).sum(), (x * back.numpy()).sum(), rtol=1e-12)
+    np.testing.assert_allclose((y.cpu().numpy() * y_array).sum(), (x * back.cpu().numpy()).sum(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation", [(3, 1, 0, 1), (3, 2, 1, 1), (2, 1, 1, 2), (3, 3, 0, 1)])
@@ -202,7 +202,7 @@ def test_fold_of_unfold_counts_overlaps(kernel, stride, padding, dilation):
 
     args = {"kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation}
     round_trip = F.fold(F.unfold(mg.tensor(x), **args), (height, width), **args)
-    np.testing.assert_allclose(round_trip.numpy(), x * np.outer(coverage(height), coverage(width)), atol=1e-12)
+    np.testing.assert_allclose(round_trip.cpu().numpy(), x * np.outer(coverage(height), coverage(width)), atol=1e-12)
 
 
 # ------------------------------------------------------------------------ errors
@@ -276,13 +276,13 @@ def _compare_pool_with_torch(torch, fn, torch_fn, x, kwargs):
     ours, theirs = _leaf(x), torch.tensor(x, requires_grad=True)
     out, expected = fn(ours, **kwargs), torch_fn(theirs, **kwargs)
     if isinstance(expected, tuple):
-        np.testing.assert_array_equal(out[1].numpy(), expected[1].numpy())
+        np.testing.assert_array_equal(out[1].cpu().numpy(), expected[1].cpu().numpy())
         out, expected = out[0], expected[0]
-    np.testing.assert_allclose(_np(out), expected.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(_np(out), expected.detach().cpu().numpy(), atol=1e-12)
     seed = _randn(*expected.shape)
     out.backward(mg.tensor(seed))
     expected.backward(torch.tensor(seed))
-    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.grad.cpu().numpy(), theirs.grad.cpu().numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -305,8 +305,8 @@ def test_max_pool_gives_ties_to_the_first_maximum():
     x = mg.tensor([[[[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]]]], requires_grad=True)
     out, indices = F.max_pool2d(x, 2, stride=1, return_indices=True)
     out.sum().backward()
-    np.testing.assert_array_equal(indices.numpy(), [[[[0, 1], [3, 4]]]])
-    np.testing.assert_array_equal(x.grad.numpy(), [[[[1, 1, 0], [1, 1, 0], [0, 0, 0]]]])
+    np.testing.assert_array_equal(indices.cpu().numpy(), [[[[0, 1], [3, 4]]]])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [[[[1, 1, 0], [1, 1, 0], [0, 0, 0]]]])
     nan = F.max_pool2d(mg.tensor([[[[1.0, float("nan")], [2.0, 0.0]]]]), 2)
     assert np.isnan(nan.item())
 
@@ -362,7 +362,7 @@ def test_pooling_double_backward_matches_torch():
     ours, theirs = _leaf(x), torch.tensor(x, requires_grad=True)
     penalty(mg, F, ours).backward()
     penalty(torch, torch.nn.functional, theirs).backward()
-    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(ours.grad.cpu().numpy(), theirs.grad.cpu().numpy(), atol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -410,7 +410,7 @@ def test_border_pad_gradient_reaches_the_edge_once_per_copy():
     """replicate copies the edge into every padded cell: its gradient is the sum over them."""
     x = mg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
     F.pad(x, (2, 1), mode="replicate").sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [[3.0, 1.0, 2.0]])
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ def test_mnist_from_root(tmp_path, gz):
     image, label = train[2]
     pixels = read_idx(root / f"train-images-idx3-ubyte{'.gz' if gz else ''}")
     assert image.shape == (1, 28, 28) and image.dtype == mg.float32 and isinstance(label, int)
-    np.testing.assert_array_equal(image.numpy()[0], pixels[2].astype(np.float32) / 255)
+    np.testing.assert_array_equal(image.cpu().numpy()[0], pixels[2].astype(np.float32) / 255)
     assert train.data.dtype == np.uint8
     assert train.targets.dtype == mg.int64
 
@@ -256,10 +256,10 @@ def test_cifar10_download_and_read(tmp_path, monkeypatch):
     assert train.data.shape == (10, 32, 32, 3) and train.targets.dtype == mg.int64
     image, label = test[1]
     raw = pickle.loads(cifar_batch(2, 5, py2=False))
-    np.testing.assert_array_equal(image.numpy() * 255, raw[b"data"][1].reshape(3, 32, 32).astype(np.float32))
+    np.testing.assert_array_equal(image.cpu().numpy() * 255, raw[b"data"][1].reshape(3, 32, 32).astype(np.float32))
     assert label == raw[b"labels"][1]
     flipped, _ = train[0]
-    np.testing.assert_allclose(flipped.numpy(), train.data.numpy()[0].transpose(2, 0, 1)[..., ::-1] / 255)
+    np.testing.assert_allclose(flipped.cpu().numpy(), train.data.cpu().numpy()[0].transpose(2, 0, 1)[..., ::-1] / 255)
     monkeypatch.setattr(CIFAR10, "archive_sha256", "0" * 64)
     with pytest.raises(RuntimeError, match="SHA-256"):
         CIFAR10(tmp_path / "again", download=True)
@@ -274,7 +274,7 @@ def test_embedded_fashion_mnist(no_full_copies):
     assert train.targets.dtype == mg.int64 and sorted(set(train.targets.tolist())) == list(range(10))
     image, label = train[0]
     assert image.shape == (1, 28, 28) and image.dtype == mg.float32 and 0 <= label <= 9
-    assert image.numpy().min() >= 0 and image.numpy().max() == 1.0
+    assert image.cpu().numpy().min() >= 0 and image.cpu().numpy().max() == 1.0
     assert len(FashionMNIST.classes) == 10
 
 
@@ -303,7 +303,7 @@ def test_image_dataset_batches_equal_stacked_items(no_full_copies):
     indices = np.array([5, 0, 4242])
     images, labels = train.get_batch(indices)
     items = [train[int(i)] for i in indices]
-    np.testing.assert_array_equal(images.numpy(), np.stack([x.numpy() for x, _ in items]))
+    np.testing.assert_array_equal(images.cpu().numpy(), np.stack([x.cpu().numpy() for x, _ in items]))
     assert labels.tolist() == [y for _, y in items]
 
 
@@ -314,7 +314,7 @@ def test_loader_over_fashion_with_augmentation_is_reproducible(no_full_copies):
     def first_batches():
         mg.manual_seed(42)
         loader = DataLoader(train, batch_size=64, shuffle=True)
-        return [x.numpy() for x, _ in itertools.islice(loader, 2)]
+        return [x.cpu().numpy() for x, _ in itertools.islice(loader, 2)]
 
     a, b = first_batches(), first_batches()
     assert a[0].shape == (64, 1, 28, 28)
@@ -325,15 +325,15 @@ def test_loader_over_fashion_with_augmentation_is_reproducible(no_full_copies):
 def test_load_digits_and_split():
     images, labels = load_digits()
     assert images.shape == (1797, 8, 8) and images.dtype == mg.float32 and labels.dtype == mg.int64
-    assert images.numpy().min() == 0 and images.numpy().max() == 1
-    assert np.bincount(labels.numpy()).min() > 170  # ten balanced classes
+    assert images.cpu().numpy().min() == 0 and images.cpu().numpy().max() == 1
+    assert np.bincount(labels.cpu().numpy()).min() > 170  # ten balanced classes
     x_train, x_test, y_train, y_test, i_train, i_test = train_test_split(images, labels, mg.arange(1797), test_size=297)
     assert x_train.shape == (1500, 8, 8) and x_test.shape == (297, 8, 8) and y_test.shape == (297,)
     assert sorted(i_train.tolist() + i_test.tolist()) == list(range(1797))  # a partition
-    np.testing.assert_array_equal(x_test.numpy(), images.numpy()[i_test.numpy()])  # rows stay aligned
-    np.testing.assert_array_equal(y_train.numpy(), labels.numpy()[i_train.numpy()])
+    np.testing.assert_array_equal(x_test.cpu().numpy(), images.cpu().numpy()[i_test.cpu().numpy()])  # rows stay aligned
+    np.testing.assert_array_equal(y_train.cpu().numpy(), labels.cpu().numpy()[i_train.cpu().numpy()])
     again = train_test_split(images, labels, test_size=297)
-    np.testing.assert_array_equal(again[1].numpy(), x_test.numpy())
+    np.testing.assert_array_equal(again[1].cpu().numpy(), x_test.cpu().numpy())
     assert len(train_test_split(labels, test_size=0.1)[1]) == 180
     with pytest.raises(ValueError, match="samples"):
         train_test_split(images, labels[:5])
@@ -377,33 +377,33 @@ def test_dates_weekdays_are_right():
 def test_scenes_boxes_inside_and_matching_masks(source):
     s = scenes(40, seed=5, size=48, source=source, max_objects=3)
     assert len(s) == 40 and s.images.shape == (40, 1, 48, 48) and s.semantic.shape == (40, 48, 48)
-    assert 0 <= s.images.numpy().min() and s.images.numpy().max() <= 1
+    assert 0 <= s.images.cpu().numpy().min() and s.images.cpu().numpy().max() <= 1
     counts = [len(b) for b in s.boxes]
     assert min(counts) >= 1 and max(counts) == 3
     for i in range(40):
-        boxes, labels, instance = s.boxes[i].numpy(), s.labels[i].numpy(), s.instance.numpy()[i]
+        boxes, labels, instance = s.boxes[i].cpu().numpy(), s.labels[i].cpu().numpy(), s.instance.cpu().numpy()[i]
         assert boxes.dtype == np.float32 and labels.dtype == np.int64 and len(boxes) == len(labels)
         assert (boxes >= 0).all() and (boxes <= 48).all() and (boxes[:, :2] < boxes[:, 2:]).all()
         assert instance.max() == len(boxes)
         for k, (box, label) in enumerate(zip(boxes, labels)):
             rows, cols = np.nonzero(instance == k + 1)
             assert box.tolist() == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
-            assert (s.semantic.numpy()[i][instance == k + 1] == label + 1).all()
-        assert ((s.semantic.numpy()[i] == 0) == (instance == 0)).all()
+            assert (s.semantic.cpu().numpy()[i][instance == k + 1] == label + 1).all()
+        assert ((s.semantic.cpu().numpy()[i] == 0) == (instance == 0)).all()
 
 
 def test_scenes_are_deterministic():
     a, b, c = scenes(6, seed=9), scenes(6, seed=9), scenes(6, seed=10)
-    np.testing.assert_array_equal(a.images.numpy(), b.images.numpy())
+    np.testing.assert_array_equal(a.images.cpu().numpy(), b.images.cpu().numpy())
     assert [x.tolist() for x in a.boxes] == [x.tolist() for x in b.boxes]
-    assert not np.array_equal(a.images.numpy(), c.images.numpy())
+    assert not np.array_equal(a.images.cpu().numpy(), c.images.cpu().numpy())
     with pytest.raises(ValueError, match="source"):
         scenes(1, source="cifar")
 
 
 def test_scenes_splits_draw_from_disjoint_pools():
     train, test = scenes(30, seed=3, split="train"), scenes(30, seed=3, split="test")
-    assert not np.array_equal(train.images.numpy(), test.images.numpy())
+    assert not np.array_equal(train.images.cpu().numpy(), test.images.cpu().numpy())
     # The same seed draws the same positions and sizes; only the pool (and so the glyph) differs.
     assert [len(b) for b in train.boxes] == [len(b) for b in test.boxes]
     with pytest.raises(ValueError, match="split"):

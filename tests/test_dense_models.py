@@ -16,7 +16,7 @@ from nn.models.detection import BACKGROUND, IGNORE, anchor_grid, decode, detecti
 
 # ------------------------------------------------------------------------------ helpers
 def test_anchor_grid_centres_sizes_and_order():
-    anchors = anchor_grid(2, 8, sizes=(8, 16), aspect_ratios=(1.0, 4.0)).numpy()
+    anchors = anchor_grid(2, 8, sizes=(8, 16), aspect_ratios=(1.0, 4.0)).cpu().numpy()
     assert anchors.shape == (2 * 2 * 4, 4)
     centres = (anchors[:, :2] + anchors[:, 2:]) / 2
     # (row, column, anchor) order: cell (0, 0), then (0, 1) to the right, then (1, 0).
@@ -32,8 +32,8 @@ def test_encode_follows_the_formula_and_decode_inverts_it():
     weights = (10.0, 10.0, 5.0, 5.0)
     offsets = encode(boxes, anchors, weights)
     # first row: centres (8, 11) vs (5, 10), sizes (12, 20) vs (10, 20)
-    np.testing.assert_allclose(offsets.numpy()[0], [10 * 3 / 10, 10 * 1 / 20, 5 * math.log(1.2), 0], rtol=1e-5)
-    np.testing.assert_allclose(decode(offsets, anchors, weights).numpy(), boxes.numpy(), atol=1e-5)
+    np.testing.assert_allclose(offsets.cpu().numpy()[0], [10 * 3 / 10, 10 * 1 / 20, 5 * math.log(1.2), 0], rtol=1e-5)
+    np.testing.assert_allclose(decode(offsets, anchors, weights).cpu().numpy(), boxes.cpu().numpy(), atol=1e-5)
 
 
 def test_match_thresholds_ignore_band_and_forced_best_anchor():
@@ -85,7 +85,7 @@ def test_unet_errors():
 
 @pytest.fixture(scope="module")
 def few_scenes():
-    return scenes(3, seed=1)
+    return scenes(3, seed=1).to(mg.backend.get_default_device())
 
 
 def test_ssd_outputs_losses_and_detections(few_scenes):

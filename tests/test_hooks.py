@@ -30,7 +30,9 @@ def test_forward_hooks_extract_features_of_a_resnet():
     model(x)
     assert {i: tuple(f.shape) for i, f in features.items()} == {1: (2, 4, 8, 8), 2: (2, 8, 4, 4), 3: (2, 16, 2, 2)}
     with mg.no_grad():
-        np.testing.assert_allclose(features[3].detach().numpy(), model.features(x).detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            features[3].detach().cpu().numpy(), model.features(x).detach().cpu().numpy(), rtol=1e-6
+        )
     for handle in handles:
         handle.remove()
     features.clear()
@@ -42,10 +44,10 @@ def test_pre_hook_rewrites_the_input_and_hook_replaces_the_output():
     layer = nn.Linear(3, 2)
     x = mg.randn(4, 3)
     layer.register_forward_pre_hook(lambda m, args: args[0] * 2)  # one value: becomes (value,)
-    weight, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
-    np.testing.assert_allclose(layer(x).detach().numpy(), (x.numpy() * 2) @ weight.T + bias, rtol=1e-5)
+    weight, bias = layer.weight.detach().cpu().numpy(), layer.bias.detach().cpu().numpy()
+    np.testing.assert_allclose(layer(x).detach().cpu().numpy(), (x.cpu().numpy() * 2) @ weight.T + bias, rtol=1e-5)
     layer.register_forward_hook(lambda m, args, out: out * 0)
-    assert not layer(x).detach().numpy().any()
+    assert not layer(x).detach().cpu().numpy().any()
 
 
 def test_handle_remove_and_with_block():
@@ -114,7 +116,7 @@ def test_global_hooks_fire_for_every_module_first():
 def _linear_grads(layer, x, upstream):
     out = layer(x)
     out.backward(upstream)
-    return x.grad.detach().numpy().copy(), layer.weight.grad.detach().numpy().copy()
+    return x.grad.detach().cpu().numpy().copy(), layer.weight.grad.detach().cpu().numpy().copy()
 
 
 def test_backward_hook_clips_the_input_gradient():
@@ -126,7 +128,7 @@ def test_backward_hook_clips_the_input_gradient():
     seen = []
 
     def clip(module, grad_input, grad_output):
-        seen.append((module, len(grad_input), grad_output[0].detach().numpy()))
+        seen.append((module, len(grad_input), grad_output[0].detach().cpu().numpy()))
         return (grad_input[0].clamp(-0.1, 0.1),)
 
     layer.register_full_backward_hook(clip)
@@ -135,7 +137,7 @@ def test_backward_hook_clips_the_input_gradient():
     np.testing.assert_allclose(clipped_x, np.clip(x_grad, -0.1, 0.1), rtol=1e-6)
     np.testing.assert_allclose(clipped_w, w_grad, rtol=1e-6)  # the parameters' gradients are not grad_input
     assert seen[0][0] is layer and seen[0][1] == 1
-    np.testing.assert_allclose(seen[0][2], upstream.detach().numpy())
+    np.testing.assert_allclose(seen[0][2], upstream.detach().cpu().numpy())
 
 
 def test_backward_pre_hook_scales_grad_output():
@@ -194,8 +196,8 @@ def test_backward_hooks_match_pytorch():
         out, total = gate(x, y, 3)
         (out.sum() + (total * total).sum()).backward()
         gi, go = record[0]
-        arrays = [None if g is None else np.asarray(g.detach().numpy()) for g in (*gi, *go)]
-        return arrays, x.grad.detach().numpy(), y.grad.detach().numpy()
+        arrays = [None if g is None else np.asarray(g.detach().cpu().numpy()) for g in (*gi, *go)]
+        return arrays, x.grad.detach().cpu().numpy(), y.grad.detach().cpu().numpy()
 
     mine = run(mg, nn.Module, mg.tensor(x_np, requires_grad=True), mg.tensor(y_np, requires_grad=True))
     theirs = run(torch, torch.nn.Module, torch.tensor(x_np, requires_grad=True), torch.tensor(y_np, requires_grad=True))
@@ -209,9 +211,9 @@ def test_backward_hooks_match_pytorch():
 
 def test_backward_hook_on_a_module_that_works_in_place():
     relu, seen = nn.ReLU(inplace=True), []
-    relu.register_full_backward_hook(lambda m, gi, go: seen.append((gi[0].numpy(), go[0].numpy())))
+    relu.register_full_backward_hook(lambda m, gi, go: seen.append((gi[0].cpu().numpy(), go[0].cpu().numpy())))
     a = mg.tensor([-1.0, 2.0], requires_grad=True)
     (relu(a * 3) * mg.tensor([1.0, 5.0])).sum().backward()
-    np.testing.assert_allclose(a.grad.numpy(), [0.0, 15.0])
+    np.testing.assert_allclose(a.grad.cpu().numpy(), [0.0, 15.0])
     np.testing.assert_allclose(seen[0][0], [0.0, 5.0])
     np.testing.assert_allclose(seen[0][1], [1.0, 5.0])

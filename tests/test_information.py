@@ -29,10 +29,10 @@ def kl_np(p, q):
 
 def test_entropy_matches_numpy_and_log_input():
     p = distributions(zeros=True)
-    np.testing.assert_allclose(F.entropy(mg.tensor(p)).numpy(), entropy_np(p), rtol=1e-12)
+    np.testing.assert_allclose(F.entropy(mg.tensor(p)).cpu().numpy(), entropy_np(p), rtol=1e-12)
     q = distributions()
-    np.testing.assert_allclose(F.entropy(mg.tensor(np.log(q)), log_input=True).numpy(), entropy_np(q), rtol=1e-12)
-    np.testing.assert_allclose(F.entropy(mg.tensor(q.T), dim=0).numpy(), entropy_np(q), rtol=1e-12)
+    np.testing.assert_allclose(F.entropy(mg.tensor(np.log(q)), log_input=True).cpu().numpy(), entropy_np(q), rtol=1e-12)
+    np.testing.assert_allclose(F.entropy(mg.tensor(q.T), dim=0).cpu().numpy(), entropy_np(q), rtol=1e-12)
     assert F.entropy(mg.full((4,), 0.25, dtype=mg.float64)).item() == pytest.approx(np.log(4))
 
 
@@ -49,7 +49,7 @@ def test_js_div_matches_numpy(log_target):
     expected = 0.5 * kl_np(p, m) + 0.5 * kl_np(q, m)
     target = mg.tensor(np.log(p + 1e-300) if log_target else p)  # log 0 would be -inf
     js = F.js_div(mg.tensor(np.log(q)), target, reduction="none", log_target=log_target)
-    np.testing.assert_allclose(js.numpy().sum(1), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(js.cpu().numpy().sum(1), expected, rtol=1e-9, atol=1e-12)
     batchmean = F.js_div(mg.tensor(np.log(q)), target, reduction="batchmean", log_target=log_target)
     assert batchmean.item() == pytest.approx(expected.mean(), rel=1e-9)
 
@@ -74,7 +74,7 @@ def test_focal_loss_matches_formula_and_cross_entropy():
     expected = -alpha[target] * (1 - p_t) ** 2 * np.log(p_t)
     x, t = mg.tensor(logits), mg.tensor(target)
     got = F.focal_loss(x, t, gamma=2.0, weight=mg.tensor(alpha), reduction="none")
-    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=1e-12)
     assert F.focal_loss(x, t, gamma=2.0, weight=mg.tensor(alpha)).item() == pytest.approx(expected.mean())
     assert F.focal_loss(x, t, gamma=0.0).item() == pytest.approx(F.cross_entropy(x, t).item(), rel=1e-12)
     spatial = mg.tensor(rng.standard_normal((2, 4, 3, 3)))
@@ -121,7 +121,7 @@ def test_soft_f1_gradient_and_errors():
 def test_against_torch():
     torch = pytest.importorskip("torch")
     logits, target = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
-    entropy = torch.distributions.Categorical(logits=torch.tensor(logits)).entropy().numpy()
-    np.testing.assert_allclose(F.entropy(F.log_softmax(mg.tensor(logits), 1), log_input=True).numpy(), entropy)
+    entropy = torch.distributions.Categorical(logits=torch.tensor(logits)).entropy().cpu().numpy()
+    np.testing.assert_allclose(F.entropy(F.log_softmax(mg.tensor(logits), 1), log_input=True).cpu().numpy(), entropy)
     ce = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(target)).item()
     assert F.focal_loss(mg.tensor(logits), mg.tensor(target), gamma=0.0).item() == pytest.approx(ce)

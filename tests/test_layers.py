@@ -16,7 +16,7 @@ def _pair(name: str, *args, **kwargs):
     """The layer in both frameworks, minigrad's loaded from PyTorch's state_dict (in float64)."""
     theirs = getattr(torch.nn, name)(*args, **kwargs).double()
     ours = getattr(nn, name)(*args, **kwargs).to(mg.float64)
-    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    state = {k: v.detach().cpu().numpy() for k, v in theirs.state_dict().items()}
     assert list(ours.state_dict()) == list(state), f"{name}: state_dict keys differ"
     for key, value in ours.state_dict().items():
         assert tuple(value.shape) == state[key].shape, f"{name}.{key}: shape {tuple(value.shape)}"
@@ -44,15 +44,19 @@ def _compare(ours, theirs, *inputs, train=False, call=None, rtol=1e-7, atol=1e-9
     sum(((g * mg.tensor(w)).sum() for g, w in zip(got, weights)), mg.tensor(0.0, dtype=mg.float64)).backward()
     sum((t * torch.tensor(w)).sum() for t, w in zip(want, weights)).backward()
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(g.detach().cpu().numpy(), w.detach().cpu().numpy(), rtol=rtol, atol=atol)
     for a, b in zip(ours_in, theirs_in):
         if isinstance(a, mg.Tensor) and a.requires_grad:
-            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=rtol, atol=atol)
+            np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), rtol=rtol, atol=atol)
     theirs_params = dict(theirs.named_parameters())
     for key, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), theirs_params[key].grad.numpy(), rtol=rtol, atol=atol, err_msg=key)
+        np.testing.assert_allclose(
+            p.grad.cpu().numpy(), theirs_params[key].grad.cpu().numpy(), rtol=rtol, atol=atol, err_msg=key
+        )
     for key, b in ours.state_dict().items():  # running statistics too
-        np.testing.assert_allclose(b.numpy(), theirs.state_dict()[key].numpy(), rtol=rtol, atol=atol, err_msg=key)
+        np.testing.assert_allclose(
+            b.cpu().numpy(), theirs.state_dict()[key].cpu().numpy(), rtol=rtol, atol=atol, err_msg=key
+        )
 
 
 def _x(*shape, seed=0):
@@ -214,7 +218,7 @@ def test_default_initialisation_is_pytorchs_uniform(name, args, bound):
     """Every weight and bias U(-b, b) with PyTorch's b (1/sqrt(fan_in), or 1/sqrt(hidden) for recurrent layers)."""
     mg.manual_seed(0)
     for key, p in getattr(nn, name)(*args).named_parameters():
-        values = p.detach().numpy()
+        values = p.detach().cpu().numpy()
         assert np.abs(values).max() <= bound, key
         assert np.abs(values).max() > 0.8 * bound, key  # at least 32 draws each: P(failure) < 1e-3, seeded
         assert abs(values.mean()) < 4 * bound / np.sqrt(3 * values.size), key
@@ -222,7 +226,7 @@ def test_default_initialisation_is_pytorchs_uniform(name, args, bound):
 
 def test_embedding_initialisation_is_standard_normal_with_a_zero_padding_row():
     mg.manual_seed(0)
-    weight = nn.Embedding(1000, 8, padding_idx=3).weight.detach().numpy()
+    weight = nn.Embedding(1000, 8, padding_idx=3).weight.detach().cpu().numpy()
     assert abs(weight.std() - 1) < 0.05 and abs(weight.mean()) < 0.05
     assert not weight[3].any()
 
@@ -289,8 +293,8 @@ def test_adain_matches_the_formula():
     mg.manual_seed(0)
     adain = nn.AdaIN(style_dim=4, num_features=3)
     x, style = np.random.default_rng(0).standard_normal((2, 3, 5, 5)), np.random.default_rng(1).standard_normal((2, 4))
-    out = adain(mg.tensor(x), mg.tensor(style)).detach().numpy()
-    h = style @ adain.fc.weight.detach().numpy().T + adain.fc.bias.detach().numpy()
+    out = adain(mg.tensor(x), mg.tensor(style)).detach().cpu().numpy()
+    h = style @ adain.fc.weight.detach().cpu().numpy().T + adain.fc.bias.detach().cpu().numpy()
     gamma, beta = h[:, :3, None, None], h[:, 3:, None, None]
     mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
     np.testing.assert_allclose(out, (1 + gamma) * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=1e-5, atol=1e-5)
@@ -317,7 +321,7 @@ def test_dropout_modules_follow_train_and_eval():
     y = drop(x)
     assert 350 < int((y == 0).sum().item()) < 650
     drop.eval()
-    np.testing.assert_array_equal(drop(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(drop(x).cpu().numpy(), x.cpu().numpy())
 
 
 def test_transformer_encoder_copies_are_independent():

@@ -103,21 +103,21 @@ def test_to_keeps_parameter_identity_and_integer_buffers():
 
 
 def _snapshot(module):
-    return {k: v.numpy().copy() for k, v in module.state_dict().items()}
+    return {k: v.cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def test_load_state_dict_round_trip_and_arrays():
     source, target = Net(), Net()
-    result = target.load_state_dict({k: v.numpy() for k, v in source.state_dict().items()})
+    result = target.load_state_dict({k: v.cpu().numpy() for k, v in source.state_dict().items()})
     assert result.missing_keys == [] and result.unexpected_keys == []
     for key, value in _snapshot(source).items():
-        np.testing.assert_array_equal(target.state_dict()[key].numpy(), value)
+        np.testing.assert_array_equal(target.state_dict()[key].cpu().numpy(), value)
 
 
 def test_load_state_dict_lists_every_problem_and_loads_nothing():
     net = Net()
     before = _snapshot(net)
-    state = {k: v.numpy() for k, v in Net().state_dict().items()}
+    state = {k: v.cpu().numpy() for k, v in Net().state_dict().items()}
     del state["head.bias"]
     state["extra"] = np.zeros(2)
     state["head.weight"] = np.zeros((3, 8), np.float32)
@@ -181,7 +181,7 @@ def test_forward_hooks():
     handle = net.register_forward_hook(lambda m, args, out: seen.append(out.shape))
     pre = net.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
     out = net(mg.ones(3, 2))
-    np.testing.assert_allclose(out.detach().numpy(), np.broadcast_to(net.bias.detach().numpy(), (3, 2)))
+    np.testing.assert_allclose(out.detach().cpu().numpy(), np.broadcast_to(net.bias.detach().cpu().numpy(), (3, 2)))
     handle.remove()
     pre.remove()
     net(mg.ones(3, 2))
@@ -197,7 +197,7 @@ def test_deepcopy_gives_independent_parameters():
     net = Net()
     twin = copy.deepcopy(net)
     assert all(a is not b for a, b in zip(net.parameters(), twin.parameters()))
-    np.testing.assert_array_equal(net.head.weight.detach().numpy(), twin.head.weight.detach().numpy())
+    np.testing.assert_array_equal(net.head.weight.detach().cpu().numpy(), twin.head.weight.detach().cpu().numpy())
     assert isinstance(twin.head.weight, nn.Parameter)
 
 

@@ -33,23 +33,23 @@ def test_clip_grad_norm_matches_pytorch(torch, norm_type, max_norm):
     total = clip_grad_norm_(ours, max_norm, norm_type=float(norm_type))
     expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=float(norm_type))
     assert isinstance(total, mg.Tensor) and total.shape == ()
-    np.testing.assert_allclose(total.data, expected.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(total.detach().cpu().numpy(), expected.cpu().numpy(), rtol=1e-12)
     for p, q in zip(ours, theirs):
-        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(p.grad.detach().cpu().numpy(), q.grad.cpu().numpy(), rtol=1e-12)
 
 
 def test_clip_grad_norm_scales_to_the_max_norm():
     params = with_grads(scale=10.0)
-    before = np.concatenate([p.grad.data.ravel() for p in params])
+    before = np.concatenate([p.grad.detach().cpu().numpy().ravel() for p in params])
     total = clip_grad_norm_(params, 1.0)
-    after = np.concatenate([p.grad.data.ravel() for p in params])
+    after = np.concatenate([p.grad.detach().cpu().numpy().ravel() for p in params])
     assert float(total.data) == pytest.approx(np.linalg.norm(before))
     assert np.linalg.norm(after) == pytest.approx(1.0, rel=1e-5)
     np.testing.assert_allclose(after, before / (np.linalg.norm(before) + 1e-6))
     single = nn.Parameter(mg.zeros(2))
     single.grad = mg.tensor([3.0, 4.0])
     assert float(clip_grad_norm_(single, 10.0).data) == pytest.approx(5.0)
-    np.testing.assert_allclose(single.grad.data, [3.0, 4.0])  # under the limit: unchanged
+    np.testing.assert_allclose(single.grad.detach().cpu().numpy(), [3.0, 4.0])  # under the limit: unchanged
     assert float(clip_grad_norm_([nn.Parameter(mg.zeros(1))], 1.0).data) == 0.0
 
 
@@ -58,29 +58,29 @@ def test_clip_grad_norm_nonfinite():
     params[1].grad.data[2] = np.inf
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
-    assert np.isfinite(params[0].grad.data).all()  # the error comes before any scaling
+    assert np.isfinite(params[0].grad.detach().cpu().numpy()).all()  # the error comes before any scaling
     with np.errstate(invalid="ignore"):  # inf * 0 in the scaling, as in PyTorch
         assert math.isinf(float(clip_grad_norm_(params, 1.0).data))
 
 
 def test_clip_grad_value_():
     params = with_grads(scale=3.0)
-    originals = [p.grad.data.copy() for p in params]
+    originals = [p.grad.detach().cpu().numpy().copy() for p in params]
     clip_grad_value_(params, 1.5)
     for p, g in zip(params, originals):
-        np.testing.assert_array_equal(p.grad.data, np.clip(g, -1.5, 1.5))
+        np.testing.assert_array_equal(p.grad.detach().cpu().numpy(), np.clip(g, -1.5, 1.5))
 
 
 def test_parameters_to_vector_and_back():
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     vector = parameters_to_vector(model.parameters())
     assert vector.shape == (11,)
-    np.testing.assert_array_equal(vector.data[:6], model[0].weight.data.ravel())
+    np.testing.assert_array_equal(vector.detach().cpu().numpy()[:6], model[0].weight.detach().cpu().numpy().ravel())
     (vector * mg.arange(11).float()).sum().backward()  # differentiable: gradients reach the parameters
-    np.testing.assert_array_equal(model[0].bias.grad.data, [6.0, 7.0])
+    np.testing.assert_array_equal(model[0].bias.grad.detach().cpu().numpy(), [6.0, 7.0])
     vector_to_parameters(mg.arange(11).float(), model.parameters())
-    np.testing.assert_array_equal(model[0].weight.data, np.arange(6).reshape(2, 3))
-    np.testing.assert_array_equal(model[1].bias.data, [10.0])
+    np.testing.assert_array_equal(model[0].weight.detach().cpu().numpy(), np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(model[1].bias.detach().cpu().numpy(), [10.0])
     assert isinstance(model[1].bias, nn.Parameter)
     with pytest.raises(RuntimeError, match=r"need \(11,\)"):
         vector_to_parameters(mg.zeros(10), model.parameters())

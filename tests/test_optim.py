@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 def _models():
     theirs = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2)).double()
     ours = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 2)).to(mg.float64)
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.cpu().numpy() for k, v in theirs.state_dict().items()})
     return ours, theirs
 
 
@@ -34,7 +34,7 @@ def _step(model, optimizer, x, lib):
 
 def _assert_same(ours, theirs):
     for a, b in zip(ours.parameters(), theirs.parameters()):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(), rtol=1e-10, atol=1e-12)
 
 
 CASES = [
@@ -89,7 +89,7 @@ def test_state_dict_round_trip_mid_training_gives_the_same_trajectory(name, opti
         _step(ours, first, x, mg)
         _step(twin, second, x, mg)
     for a, b in zip(ours.parameters(), twin.parameters()):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
 
 
 def test_parameters_without_gradients_are_skipped():
@@ -97,8 +97,8 @@ def test_parameters_without_gradients_are_skipped():
     optimizer = nn.optim.SGD([a, b], lr=1.0)
     (a * 2).sum().backward()
     optimizer.step()
-    np.testing.assert_array_equal(a.detach().numpy(), [-1, -1])
-    np.testing.assert_array_equal(b.detach().numpy(), [1, 1])
+    np.testing.assert_array_equal(a.detach().cpu().numpy(), [-1, -1])
+    np.testing.assert_array_equal(b.detach().cpu().numpy(), [1, 1])
 
 
 def test_optimizer_errors():
@@ -213,7 +213,7 @@ def test_clip_grad_norm_matches_torch(norm_type):
     expected = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.5, norm_type)
     assert total.item() == pytest.approx(expected.item(), rel=1e-10)
     for a, b in zip(ours.parameters(), theirs.parameters()):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), rtol=1e-10)
 
 
 def test_parameters_to_vector_and_back():

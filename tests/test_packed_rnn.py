@@ -28,13 +28,13 @@ def _padded(lengths, features=3, seed=0, batch_first=False):
 @given(_LENGTHS, st.booleans(), st.sampled_from(["left", "right"]))
 def test_pad_sequence(lengths, batch_first, side):
     sequences = [mg.arange(n * 2).float().reshape(n, 2) + 100 * i for i, n in enumerate(lengths)]
-    padded = pad_sequence(sequences, batch_first=batch_first, padding_value=-1.0, padding_side=side).numpy()
+    padded = pad_sequence(sequences, batch_first=batch_first, padding_value=-1.0, padding_side=side).cpu().numpy()
     padded = padded if batch_first else padded.transpose(1, 0, 2)
     assert padded.shape == (len(lengths), max(lengths), 2)
     for row, sequence in zip(padded, sequences):
         n, pad = sequence.shape[0], max(lengths) - sequence.shape[0]
         body, rest = (row[pad:], row[:pad]) if side == "left" else (row[:n], row[n:])
-        np.testing.assert_array_equal(body, sequence.numpy())
+        np.testing.assert_array_equal(body, sequence.cpu().numpy())
         assert (rest == -1).all()
 
 
@@ -42,12 +42,12 @@ def test_pad_sequence(lengths, batch_first, side):
 def test_pack_then_pad_round_trip(lengths, batch_first):
     x = _padded(lengths, batch_first=batch_first)
     packed = pack_padded_sequence(mg.tensor(x), lengths, batch_first=batch_first, enforce_sorted=False)
-    assert packed.data.shape == (sum(lengths), 3) and not np.isnan(packed.data.numpy()).any()
-    sizes = packed.batch_sizes.numpy()
+    assert packed.data.shape == (sum(lengths), 3) and not np.isnan(packed.data.cpu().numpy()).any()
+    sizes = packed.batch_sizes.cpu().numpy()
     assert sizes[0] == len(lengths) and (np.diff(sizes) <= 0).all() and sizes.sum() == sum(lengths)
     padded, got_lengths = pad_packed_sequence(packed, batch_first=batch_first, padding_value=np.nan)
     assert got_lengths.tolist() == lengths
-    np.testing.assert_array_equal(padded.numpy(), x)
+    np.testing.assert_array_equal(padded.cpu().numpy(), x)
     longer, _ = pad_packed_sequence(packed, batch_first=batch_first, total_length=max(lengths) + 2)
     assert longer.shape[1 if batch_first else 0] == max(lengths) + 2
 
@@ -57,7 +57,7 @@ def test_packing_gradient_reaches_only_the_real_steps():
     packed = pack_padded_sequence(x, [3, 1, 2], enforce_sorted=False)
     (packed.data * 2).sum().backward()
     mask = ~np.isnan(_padded([3, 1, 2]))
-    np.testing.assert_array_equal(x.grad.numpy(), 2.0 * mask)
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), 2.0 * mask)
 
 
 def test_packing_bad_input():
@@ -89,7 +89,7 @@ _LAYERS = [
 
 
 def _states(h):
-    return [s.detach().numpy() for s in (h if isinstance(h, tuple) else (h,))]
+    return [s.detach().cpu().numpy() for s in (h if isinstance(h, tuple) else (h,))]
 
 
 @pytest.mark.parametrize("name, kwargs", _LAYERS)
@@ -108,7 +108,7 @@ def test_packed_layer_equals_each_sequence_alone(name, kwargs, lengths, batch_fi
     output, h_n = layer(packed, hx)
     assert isinstance(output, PackedSequence) and output.data.shape == (sum(lengths), 4 * (1 + layer.bidirectional))
     padded, _ = pad_packed_sequence(output, batch_first=batch_first)
-    padded = padded.detach().numpy()
+    padded = padded.detach().cpu().numpy()
     for b, n in enumerate(lengths):
         alone = (x[b : b + 1, :n] if batch_first else x[:n, b : b + 1]).copy()
         h_b = None if hx is None else tuple(h[:, b : b + 1] for h in hx) if name == "LSTM" else hx[:, b : b + 1]
@@ -116,7 +116,7 @@ def test_packed_layer_equals_each_sequence_alone(name, kwargs, lengths, batch_fi
         for got, want in zip(_states(h_n), _states(h_alone)):
             np.testing.assert_allclose(got[:, b : b + 1], want, rtol=1e-12, atol=1e-12)
         got_out = padded[b : b + 1] if batch_first else padded[:, b : b + 1]
-        want_out = out_b.detach().numpy()
+        want_out = out_b.detach().cpu().numpy()
         np.testing.assert_allclose(got_out[:, :n] if batch_first else got_out[:n], want_out, rtol=1e-12, atol=1e-12)
         assert (got_out[:, n:] if batch_first else got_out[n:]).sum() == 0
 
@@ -149,7 +149,7 @@ def test_packed_layer_matches_torch(name, kwargs):
     torch = pytest.importorskip("torch")
     theirs = getattr(torch.nn, name)(3, 4, batch_first=True, **kwargs).double()
     ours = getattr(nn, name)(3, 4, batch_first=True, **kwargs).to(mg.float64)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().cpu().numpy() for k, v in theirs.state_dict().items()})
     lengths = [3, 5, 1, 4]
     x = np.nan_to_num(_padded(lengths, batch_first=True, seed=2))
     x_ours, x_theirs = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -162,10 +162,10 @@ def test_packed_layer_matches_torch(name, kwargs):
     h_ours = h_ours if isinstance(h_ours, tuple) else (h_ours,)
     h_theirs = h_theirs if isinstance(h_theirs, tuple) else (h_theirs,)
     for got, want in zip([padded_ours, *h_ours], [padded_theirs, *h_theirs]):
-        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().cpu().numpy(), rtol=1e-10, atol=1e-12)
     weight = np.random.default_rng(3).standard_normal(padded_ours.shape)
     ((padded_ours * mg.tensor(weight)).sum() + sum(h.sum() for h in h_ours)).backward()
     ((padded_theirs * torch.tensor(weight)).sum() + sum(h.sum() for h in h_theirs)).backward()
-    np.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(x_ours.grad.cpu().numpy(), x_theirs.grad.cpu().numpy(), rtol=1e-9, atol=1e-12)
     for key, p in theirs.named_parameters():
-        np.testing.assert_allclose(getattr(ours, key).grad.numpy(), p.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(getattr(ours, key).grad.cpu().numpy(), p.grad.cpu().numpy(), rtol=1e-9, atol=1e-12)

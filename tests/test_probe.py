@@ -60,20 +60,20 @@ def test_features_are_extracted_once_in_batches_without_a_graph():
     inputs, labels = _clusters(70, 4)
     features, out_labels = extract_features(encoder, (inputs.requires_grad_(), labels), batch_size=32)
     assert encoder.calls == 3 and features.shape == (70, 16) and not features.requires_grad
-    np.testing.assert_array_equal(out_labels.numpy(), labels.numpy())
+    np.testing.assert_array_equal(out_labels.cpu().numpy(), labels.cpu().numpy())
     encoder.eval()
-    np.testing.assert_allclose(features.numpy(), encoder(inputs).detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(features.cpu().numpy(), encoder(inputs).detach().cpu().numpy(), rtol=1e-6)
 
 
 def test_dataset_input_and_generator_untouched():
     encoder = _CountingEncoder()
     dataset = mg.data.TensorDataset(*_clusters(50, 5))
     mg.manual_seed(7)
-    expected = mg.rand(3).numpy()
+    expected = mg.rand(3).cpu().numpy()
     mg.manual_seed(7)
     features, labels = extract_features(encoder, dataset, batch_size=16)
     assert features.shape == (50, 16) and labels.shape == (50,)
-    np.testing.assert_array_equal(mg.rand(3).numpy(), expected)
+    np.testing.assert_array_equal(mg.rand(3).cpu().numpy(), expected)
 
 
 def test_knn_vote_is_weighted_by_similarity():

@@ -16,7 +16,7 @@ def _grads(fn, inputs, weights):
     outputs = fn(*inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     loss = sum((o * w).sum() for o, w in zip(outputs, weights))
-    return [o.detach().numpy() for o in outputs], [g.numpy() for g in mg.grad(loss, inputs)]
+    return [o.detach().cpu().numpy() for o in outputs], [g.cpu().numpy() for g in mg.grad(loss, inputs)]
 
 
 @pytest.mark.parametrize(
@@ -43,4 +43,4 @@ def test_lstm_cell_with_only_the_cell_state_used():
     _, c_ref = lstm_cell_reference(gates, c)
     reference = mg.grad(c_ref.sum(), [gates, c])
     for got, want in zip(fused, reference):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(got.cpu().numpy(), want.cpu().numpy(), rtol=1e-12)

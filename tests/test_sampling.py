@@ -9,10 +9,10 @@ from nn.decoding import sample_next
 
 def test_sample_next_follows_the_softmax():
     logits = mg.tensor(np.log([[0.1, 0.2, 0.7]] * 20_000))
-    tokens = sample_next(logits, generator=np.random.default_rng(0)).numpy()
+    tokens = sample_next(logits, generator=np.random.default_rng(0)).cpu().numpy()
     assert tokens.dtype == np.int64 and tokens.shape == (20_000,)
     np.testing.assert_allclose(np.bincount(tokens, minlength=3) / 20_000, [0.1, 0.2, 0.7], atol=0.015)
-    hot = sample_next(logits, temperature=0.5, generator=np.random.default_rng(0)).numpy()
+    hot = sample_next(logits, temperature=0.5, generator=np.random.default_rng(0)).cpu().numpy()
     sharpened = np.array([0.1, 0.2, 0.7]) ** 2 / (np.array([0.1, 0.2, 0.7]) ** 2).sum()
     np.testing.assert_allclose(np.bincount(hot, minlength=3) / 20_000, sharpened, atol=0.015)
 
@@ -21,8 +21,8 @@ def test_sample_next_top_k_greedy_and_seeding():
     logits = mg.tensor([[0.0, 3.0, 1.0, 2.0], [5.0, 0.0, 0.0, 4.0]])
     assert sample_next(logits, temperature=0).tolist() == [1, 0]
     assert sample_next(logits, top_k=1).tolist() == [1, 0]
-    many = mg.tensor(np.repeat(logits.numpy(), 500, axis=0))
-    drawn = sample_next(many, top_k=2).numpy().reshape(2, 500)
+    many = mg.tensor(np.repeat(logits.cpu().numpy(), 500, axis=0))
+    drawn = sample_next(many, top_k=2).cpu().numpy().reshape(2, 500)
     assert set(drawn[0]) == {1, 3} and set(drawn[1]) == {0, 3}
     mg.manual_seed(3)
     first = sample_next(many).tolist()

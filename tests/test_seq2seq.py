@@ -22,7 +22,7 @@ def _batch(seed=0):
     rng = np.random.default_rng(seed)
     lengths = mg.tensor([6, 3, 4])
     src = rng.integers(4, 10, (3, 6))
-    src[np.arange(6) >= lengths.numpy()[:, None]] = 0  # right padding
+    src[np.arange(6) >= lengths.cpu().numpy()[:, None]] = 0  # right padding
     return mg.tensor(src), lengths, mg.tensor(rng.integers(3, 9, (3, 5)))
 
 
@@ -41,7 +41,7 @@ def test_teacher_forcing_equals_step_by_step(cls):
     for tokens in tgt_in.unbind(1):
         step_logits, state = model.decode_step(tokens, state)
         steps.append(step_logits)
-    np.testing.assert_allclose(mg.stack(steps, dim=1).detach().numpy(), logits.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(mg.stack(steps, dim=1).detach().cpu().numpy(), logits.detach().cpu().numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -49,11 +49,11 @@ def test_padding_changes_nothing(cls):
     """Each row decodes as it would alone, whatever the padding values and the padded length."""
     model = _model(cls)
     src, lengths, tgt_in = _batch()
-    logits = model(src, lengths, tgt_in).detach().numpy()
-    noisy = src.numpy().copy()
-    noisy[np.arange(6) >= lengths.numpy()[:, None]] = 7
-    np.testing.assert_allclose(model(mg.tensor(noisy), lengths, tgt_in).detach().numpy(), logits, atol=1e-6)
-    alone = model(src[1:2, :3], lengths[1:2], tgt_in[1:2]).detach().numpy()
+    logits = model(src, lengths, tgt_in).detach().cpu().numpy()
+    noisy = src.cpu().numpy().copy()
+    noisy[np.arange(6) >= lengths.cpu().numpy()[:, None]] = 7
+    np.testing.assert_allclose(model(mg.tensor(noisy), lengths, tgt_in).detach().cpu().numpy(), logits, atol=1e-6)
+    alone = model(src[1:2, :3], lengths[1:2], tgt_in[1:2]).detach().cpu().numpy()
     np.testing.assert_allclose(alone, logits[1:2], atol=1e-6)
 
 
@@ -66,14 +66,14 @@ def test_encoder_state_equals_the_packed_gru():
     _, state = encoder(src, lengths)
     packed = pack_padded_sequence(encoder.embedding(src), lengths, batch_first=True, enforce_sorted=False)
     _, expected = encoder.layers[0](packed)
-    np.testing.assert_allclose(state.detach().numpy(), expected.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(state.detach().cpu().numpy(), expected.detach().cpu().numpy(), atol=1e-6)
 
 
 def test_attention_weights_are_kept_and_skip_padding():
     model = _model(Seq2SeqAttention)
     src, lengths, tgt_in = _batch()
     model(src, lengths, tgt_in)
-    weights = model.attention_weights.numpy()
+    weights = model.attention_weights.cpu().numpy()
     assert weights.shape == (3, 5, 6)
     assert (weights[1, :, 3:] == 0).all() and (weights[2, :, 4:] == 0).all()
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
@@ -85,7 +85,7 @@ def test_gradients_reach_every_parameter(cls):
     src, lengths, tgt_in = _batch()
     loss = mg.functional.cross_entropy(model(src, lengths, tgt_in).reshape(-1, 9), tgt_in.reshape(-1))
     loss.backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None or not np.abs(p.grad.numpy()).sum()]
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not np.abs(p.grad.cpu().numpy()).sum()]
     assert missing == []
 
 
@@ -118,7 +118,7 @@ class MarkovToy(EncoderDecoder):
         self.tables = np.log(np.asarray(tables, dtype=np.float64))  # (rows, V, V)
 
     def encode(self, src, src_lengths):
-        return mg.tensor(self.tables[src.numpy()[:, 0]])
+        return mg.tensor(self.tables[src.cpu().numpy()[:, 0]])
 
     def decode_step(self, tokens, state):
         return state[mg.arange(len(tokens)), tokens], state
@@ -202,7 +202,7 @@ def _sequence_log_prob(model, src, lengths, ids, max_len):
     """log p(ids <eos>), or of ids alone when cut at max_len."""
     seq = [BOS] + ids + ([EOS] if len(ids) < max_len else [])
     logits = model(src, lengths, mg.tensor([seq[:-1]]))
-    log_probs = mg.functional.log_softmax(logits, dim=-1).detach().numpy()[0]
+    log_probs = mg.functional.log_softmax(logits, dim=-1).detach().cpu().numpy()[0]
     return float(sum(log_probs[t, token] for t, token in enumerate(seq[1:])))
 
 

@@ -63,7 +63,7 @@ def test_summary_of_a_single_layer():
 
 def test_summary_leaves_the_model_as_it_was():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
-    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    before = {k: v.cpu().numpy().copy() for k, v in model.state_dict().items()}
     summary(model, mg.randn(1, 1, 3, 3))  # one value per channel: fine in eval mode
     assert model.training
-    assert all((model.state_dict()[k].numpy() == v).all() for k, v in before.items())
+    assert all((model.state_dict()[k].cpu().numpy() == v).all() for k, v in before.items())

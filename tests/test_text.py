@@ -150,20 +150,21 @@ def test_seq2seq_batches(dates):
     for b in batches:
         n, s = b.src.shape
         assert b.src.dtype == b.tgt_in.dtype == b.tgt_out.dtype == b.src_lengths.dtype
-        assert b.src_lengths.shape == (n,) and b.src_lengths.numpy().max() == s
-        assert b.tgt_in.shape == b.tgt_out.shape and (b.tgt_in.numpy()[:, 0] == Vocab.bos_id).all()
+        assert b.src_lengths.shape == (n,) and b.src_lengths.cpu().numpy().max() == s
+        assert b.tgt_in.shape == b.tgt_out.shape and (b.tgt_in.cpu().numpy()[:, 0] == Vocab.bos_id).all()
         np.testing.assert_array_equal(
-            b.tgt_in.numpy()[:, 1:], np.where(b.tgt_out.numpy() == Vocab.eos_id, 0, b.tgt_out.numpy())[:, :-1]
+            b.tgt_in.cpu().numpy()[:, 1:],
+            np.where(b.tgt_out.cpu().numpy() == Vocab.eos_id, 0, b.tgt_out.cpu().numpy())[:, :-1],
         )
-        for row, length in zip(b.src.numpy(), b.src_lengths.numpy()):
+        for row, length in zip(b.src.cpu().numpy(), b.src_lengths.cpu().numpy()):
             assert row[length - 1] == Vocab.eos_id and (row[length:] == Vocab.pad_id).all()
         decoded += [
             ("".join(dates.src_vocab.decode(s)), dates.detokenize(dates.tgt_vocab.decode(t)))
-            for s, t in zip(b.src.numpy(), b.tgt_out.numpy())
+            for s, t in zip(b.src.cpu().numpy(), b.tgt_out.cpu().numpy())
         ]
     assert sorted(decoded) == sorted(dates.valid)
-    first = [b.src.numpy().tolist() for b in dates.batches("valid", 16, seed=0)]
-    assert first == [b.src.numpy().tolist() for b in batches]
+    first = [b.src.cpu().numpy().tolist() for b in dates.batches("valid", 16, seed=0)]
+    assert first == [b.src.cpu().numpy().tolist() for b in batches]
     with pytest.raises(ValueError, match="split must be"):
         next(dates.batches("dev", 4))
 
@@ -176,7 +177,7 @@ def test_en_es_task():
     assert 1000 < len(task.src_vocab) < 4000 and 1000 < len(task.tgt_vocab) < 4000
     assert all(t == t.lower() for t in task.tgt_vocab.itos)
     batch = next(task.batches("test", 8, shuffle=False))
-    text = task.detokenize(task.tgt_vocab.decode(batch.tgt_out.numpy()[0]))
+    text = task.detokenize(task.tgt_vocab.decode(batch.tgt_out.cpu().numpy()[0]))
     assert isinstance(text, str) and text
 
 
@@ -189,7 +190,7 @@ def test_shakespeare_split_by_play():
     assert corpus.valid.shape == (len(plays["A MIDSUMMER NIGHT'S DREAM"]),)
     assert corpus.train.shape[0] + corpus.valid.shape[0] == 1036481
     assert 60 < len(corpus.vocab) < 90
-    assert "".join(corpus.vocab.decode(corpus.train.numpy()[:25])) == "HAMLET, PRINCE OF DENMARK"
+    assert "".join(corpus.vocab.decode(corpus.train.cpu().numpy()[:25])) == "HAMLET, PRINCE OF DENMARK"
     other = shakespeare_chars(valid_play="MACBETH")
     assert other.valid.shape == (len(plays["MACBETH"]),)
     with pytest.raises(ValueError, match="valid_play must be one of"):

@@ -110,7 +110,7 @@ def test_set_num_threads_checks_its_argument():
 def _split_batch_norm_in_child(queue):
     x = mg.randn(4, 6, 5, dtype=mg.float64)
     with every_kernel_split(threads=2):
-        queue.put(mg.functional.batch_norm(x, None, None, training=True).numpy())
+        queue.put(mg.functional.batch_norm(x, None, None, training=True).cpu().numpy())
 
 
 def test_a_forked_child_gets_threads_of_its_own():

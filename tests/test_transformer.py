@@ -26,8 +26,8 @@ def test_sinusoidal_positional_encoding_values_and_offset():
     want = np.zeros((max_len, d))
     want[:, 0::2], want[:, 1::2] = np.sin(t / 10000 ** (i / d)), np.cos(t / 10000 ** (i / d))
     x = mg.zeros(2, 5, d, dtype=mg.float64)
-    np.testing.assert_allclose(pe(x).numpy()[1], want[:5], atol=1e-12)
-    np.testing.assert_allclose(pe(x[:, :2], offset=3).numpy()[0], want[3:5], atol=1e-12)
+    np.testing.assert_allclose(pe(x).cpu().numpy()[1], want[:5], atol=1e-12)
+    np.testing.assert_allclose(pe(x[:, :2], offset=3).cpu().numpy()[0], want[3:5], atol=1e-12)
     assert list(pe.state_dict()) == []  # the table is computed, not saved
 
 
@@ -50,7 +50,7 @@ def test_learned_positional_encoding_trains_its_rows():
     pe = nn.LearnedPositionalEncoding(4, 8)
     assert list(pe.state_dict()) == ["weight"] and tuple(pe.weight.shape) == (8, 4)
     pe(mg.randn(2, 3, 4)).sum().backward()
-    grad = pe.weight.grad.numpy()
+    grad = pe.weight.grad.cpu().numpy()
     np.testing.assert_allclose(grad[:3], 2.0)
     np.testing.assert_allclose(grad[3:], 0.0)
 
@@ -80,8 +80,8 @@ def test_bool_and_float_masks_agree_everywhere():
         src_mask = mg.tensor(np.triu(np.ones((5, 5), dtype=bool), 1))
         encoded = model.encoder(src, mask=src_mask, src_key_padding_mask=src_pad)
         encoded_float = model.encoder.layers[0](src, additive(src_mask), additive(src_pad))
-    np.testing.assert_allclose(got_bool.numpy(), got_float.numpy(), atol=1e-12)
-    assert np.isfinite(encoded.numpy()).all() and np.isfinite(encoded_float.numpy()).all()
+    np.testing.assert_allclose(got_bool.cpu().numpy(), got_float.cpu().numpy(), atol=1e-12)
+    assert np.isfinite(encoded.cpu().numpy()).all() and np.isfinite(encoded_float.cpu().numpy()).all()
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_deepnorm_init_scales_exactly_the_ffn_value_and_output_projections():
     checked = set()
 
     def check(name, weight, gain):
-        std = float(weight.detach().numpy().std())
+        std = float(weight.detach().cpu().numpy().std())
         assert std == pytest.approx(_xavier_std(weight, gain), rel=0.05), name
         checked.add(name)
 
@@ -176,10 +176,12 @@ def test_deepnorm_init_scales_exactly_the_ffn_value_and_output_projections():
 
 def test_reset_deepnorm_changes_only_the_matrices_it_should():
     model = nn.Transformer(16, 2, 2, 2, 32)
-    before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
+    before = {name: p.detach().cpu().numpy().copy() for name, p in model.named_parameters()}
     for layer in (*model.encoder.layers, *model.decoder.layers):
         layer.reset_deepnorm(2.0, 0.5)
-    changed = {name for name, p in model.named_parameters() if not np.array_equal(p.detach().numpy(), before[name])}
+    changed = {
+        name for name, p in model.named_parameters() if not np.array_equal(p.detach().cpu().numpy(), before[name])
+    }
     ends = ("in_proj_weight", "out_proj.weight", "linear1.weight", "linear2.weight")
     assert changed == {name for name in before if name.endswith(ends) and ".layers." in name}
 
@@ -191,7 +193,7 @@ def test_deepnorm_layer_computes_norm_of_alpha_x_plus_block():
     with mg.no_grad():
         h = layer.norm1(layer.alpha * x + layer.self_attn(x, x, x)[0])
         want = layer.norm2(layer.alpha * h + layer.linear2(mg.relu(layer.linear1(h))))
-        np.testing.assert_allclose(layer(x).numpy(), want.numpy(), atol=1e-12)
+        np.testing.assert_allclose(layer(x).cpu().numpy(), want.cpu().numpy(), atol=1e-12)
 
 
 def test_deepnorm_layers_gradcheck():
@@ -225,10 +227,10 @@ def test_co_attention_layer_gradcheck_and_streams():
     changed = text.detach().clone()
     changed[1, 3:] = 100.0  # padded text positions: the visual stream must not see them
     again = layer(visual, changed, text_key_padding_mask=padding)[0]
-    np.testing.assert_allclose(again.detach().numpy(), out_visual.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(again.detach().cpu().numpy(), out_visual.detach().cpu().numpy(), atol=1e-12)
     changed[1, 0] = 100.0  # a real text position: the visual stream sees it
-    assert not np.allclose(layer(visual, changed, text_key_padding_mask=padding)[0][1].detach().numpy(),
-                           out_visual[1].detach().numpy())  # fmt: skip
+    assert not np.allclose(layer(visual, changed, text_key_padding_mask=padding)[0][1].detach().cpu().numpy(),
+                           out_visual[1].detach().cpu().numpy())  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- KV cache and TransformerSeq2Seq
@@ -253,11 +255,11 @@ def test_teacher_forced_logits_equal_cached_step_by_step_logits(options):
     model = _seq2seq(**options)
     src, lengths, tgt = _batch()
     with mg.no_grad():
-        full = model(src, lengths, tgt).numpy()
+        full = model(src, lengths, tgt).cpu().numpy()
         state, steps = model.encode(src, lengths), []
         for t in range(tgt.shape[1]):
             logits, state = model.decode_step(tgt[:, t], state)
-            steps.append(logits.numpy())
+            steps.append(logits.cpu().numpy())
     np.testing.assert_allclose(np.stack(steps, 1), full, rtol=1e-10, atol=1e-12)
     assert state["step"] == tgt.shape[1] and tuple(state["cache"][0]["self"]["k"].shape) == (3, 2, 7, 8)
 
@@ -268,9 +270,9 @@ def test_decoder_forward_step_with_several_new_positions_matches_the_full_decode
     rng = _rng(2)
     tgt, memory = mg.tensor(rng.standard_normal((2, 6, 16))), mg.tensor(rng.standard_normal((2, 5, 16)))
     with mg.no_grad():
-        full = decoder(tgt, memory, tgt_mask=mg.ones(6, 6, dtype=mg.bool).triu(1)).numpy()
+        full = decoder(tgt, memory, tgt_mask=mg.ones(6, 6, dtype=mg.bool).triu(1)).cpu().numpy()
         cache = [{} for _ in decoder.layers]
-        parts = [decoder.forward_step(tgt[:, a:b], memory, cache).numpy() for a, b in ((0, 4), (4, 5), (5, 6))]
+        parts = [decoder.forward_step(tgt[:, a:b], memory, cache).cpu().numpy() for a, b in ((0, 4), (4, 5), (5, 6))]
     np.testing.assert_allclose(np.concatenate(parts, 1), full, atol=1e-12)
 
 
@@ -284,8 +286,8 @@ def test_decode_step_keeps_the_given_state_and_reorder_state_selects_rows():
         first, _ = model.decode_step(tgt[:, 1], state)
         again, _ = model.decode_step(tgt[:, 1], state)  # the same state twice: the same logits
         reordered, _ = model.decode_step(tgt[:, 1][index], model.reorder_state(state, index))
-    np.testing.assert_allclose(first.numpy(), again.numpy(), atol=0)
-    np.testing.assert_allclose(reordered.numpy(), first.numpy()[[2, 0, 0]], atol=1e-12)
+    np.testing.assert_allclose(first.cpu().numpy(), again.cpu().numpy(), atol=0)
+    np.testing.assert_allclose(reordered.cpu().numpy(), first.cpu().numpy()[[2, 0, 0]], atol=1e-12)
 
 
 def greedy_cached(model, src, lengths, steps, bos=1):
@@ -293,7 +295,7 @@ def greedy_cached(model, src, lengths, steps, bos=1):
     for _ in range(steps):
         logits, state = model.decode_step(tokens, state)
         tokens = logits.argmax(-1)
-        out.append(tokens.numpy())
+        out.append(tokens.cpu().numpy())
     return np.stack(out, 1)
 
 
@@ -301,7 +303,7 @@ def greedy_uncached(model, src, lengths, steps, bos=1):
     prefix = np.full((src.shape[0], 1), bos)
     for _ in range(steps):
         logits = model(src, lengths, mg.tensor(prefix))[:, -1]
-        prefix = np.c_[prefix, logits.argmax(-1).numpy()]
+        prefix = np.c_[prefix, logits.argmax(-1).cpu().numpy()]
     return prefix[:, 1:]
 
 
@@ -317,8 +319,8 @@ def test_padding_does_not_change_a_row():
     model = _seq2seq()
     src, lengths, tgt = _batch()
     with mg.no_grad():
-        padded = model(src, lengths, tgt).numpy()[1]
-        alone = model(src[1:2, :4], lengths[1:2], tgt[1:2]).numpy()[0]
+        padded = model(src, lengths, tgt).cpu().numpy()[1]
+        alone = model(src[1:2, :4], lengths[1:2], tgt[1:2]).cpu().numpy()[0]
     np.testing.assert_allclose(padded, alone, atol=1e-12)
 
 
@@ -337,18 +339,21 @@ def test_teacher_forcing_matches_pytorch():
     torch = pytest.importorskip("torch")
     model = _seq2seq()
     theirs = torch.nn.Transformer(16, 2, 2, 2, 32, dropout=0.0, batch_first=True).double().eval()
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.transformer.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in model.transformer.state_dict().items()})
     src, lengths, tgt = _batch()
     with mg.no_grad():
-        ours = model(src, lengths, tgt).numpy()
+        ours = model(src, lengths, tgt).cpu().numpy()
         pad = model._src_padding(src, lengths)
-        embed = [model._embed(e, t).numpy() for e, t in ((model.src_embed, src), (model.tgt_embed, tgt))]
+        embed = [model._embed(e, t).cpu().numpy() for e, t in ((model.src_embed, src), (model.tgt_embed, tgt))]
     out = theirs(
         *(torch.tensor(e) for e in embed),
         tgt_mask=torch.triu(torch.ones(7, 7, dtype=torch.bool), 1),
-        src_key_padding_mask=torch.tensor(pad.numpy()),
-        tgt_key_padding_mask=torch.tensor((tgt == 0).numpy()),
-        memory_key_padding_mask=torch.tensor(pad.numpy()),
+        src_key_padding_mask=torch.tensor(pad.cpu().numpy()),
+        tgt_key_padding_mask=torch.tensor((tgt == 0).cpu().numpy()),
+        memory_key_padding_mask=torch.tensor(pad.cpu().numpy()),
     )
-    want = out.detach().numpy() @ model.generator.weight.detach().numpy().T + model.generator.bias.detach().numpy()
+    want = (
+        out.detach().cpu().numpy() @ model.generator.weight.detach().cpu().numpy().T
+        + model.generator.bias.detach().cpu().numpy()
+    )
     np.testing.assert_allclose(ours, want, rtol=1e-8, atol=1e-10)

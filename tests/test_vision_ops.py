@@ -18,7 +18,7 @@ rng = np.random.default_rng(0)
 
 
 def _np(x):
-    return x.detach().numpy()
+    return x.detach().cpu().numpy()
 
 
 def _with_grads(fn, *arrays, lib):
@@ -27,8 +27,8 @@ def _with_grads(fn, *arrays, lib):
     out = fn(*inputs)
     weights = np.random.default_rng(1).standard_normal(tuple(out.shape)).astype(arrays[0].dtype)
     (out * lib.tensor(weights)).sum().backward()
-    grads = [None if x.grad is None else x.grad.detach().numpy() for x in inputs]
-    return out.detach().numpy(), grads
+    grads = [None if x.grad is None else x.grad.detach().cpu().numpy() for x in inputs]
+    return out.detach().cpu().numpy(), grads
 
 
 def _agrees_with_torch(mg_fn, torch_fn, *arrays, atol=1e-5):
@@ -146,7 +146,7 @@ def test_bilinear_kernel_matches_its_composition():
     table = mg.tensor(rng.standard_normal((n * h * w, c)), requires_grad=True)
     px = mg.tensor(rng.uniform(-1.5, w + 0.5, (n, 5)), requires_grad=True)
     py = mg.tensor(rng.uniform(-1.5, h + 0.5, (n, 5)), requires_grad=True)
-    base = np.arange(n)[:, None] * (h * w)
+    base = mg.arange(n).data[:, None] * (h * w)
     fused = BilinearSample.apply(table, px, py, base=base, height=h, width=w)
     composed = bilinear_reference(table, px, py, base, h, w)
     np.testing.assert_allclose(_np(fused), _np(composed), atol=1e-12)

@@ -358,7 +358,7 @@ class Function:
                 needs.append(False)
         record = True in needs
         if backend.cupy is not None and not backend.same_device(arrays):
-            devices = ", ".join(x.device for x in inputs if isinstance(x, Tensor))
+            devices = ", ".join(backend.device_of(a) for a in arrays if backend.is_array(a))
             raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {devices}")
 
         fn = cls.__new__(cls)

@@ -78,7 +78,7 @@ def default_collate(batch: list):
 def _random_state(seed: list):
     """Let the code inside draw from minigrad's generator seeded with ``seed``, then put the old state back."""
     saved = backend.generators.state()
-    backend.generators.set_state(np.random.default_rng(seed).bit_generator.state)
+    backend.generators.reseed(seed)
     try:
         yield
     finally:

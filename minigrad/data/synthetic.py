@@ -94,6 +94,11 @@ class Scenes:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def to(self, device) -> Scenes:
+        """The scenes with every tensor on ``device`` (they are generated on the CPU)."""
+        move = [t.to(device) for t in (self.images, self.semantic, self.instance)]
+        return Scenes(*move, [b.to(device) for b in self.boxes], [y.to(device) for y in self.labels])
+
 
 def _glyphs(source: str):
     """The object pool: images float (M, h, w) in [0, 1] and their labels (M,), leaving out the

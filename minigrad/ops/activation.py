@@ -69,9 +69,11 @@ def _gelu_and_slope(x, approximate):
         slope *= (2 * _TANH_SCALE) * x * (1 + 3 * _TANH_CUBIC * x * x)
         slope += gate
         return x * gate, slope
-    if xp is not backend.numpy:  # pragma: no cover - GPU only: CuPy's ndtr
-        gate = backend.normal_cdf(x)
-        return x * gate, gate + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    if xp is not backend.numpy:  # GPU: CuPy's ndtr, in float64 and rounded once, as on the CPU
+        x64 = x.astype(backend.float64, copy=False)
+        gate = backend.normal_cdf(x64)
+        slope = gate + x64 * xp.exp(-0.5 * x64 * x64) * _INV_SQRT_2PI
+        return (x64 * gate).astype(x.dtype, copy=False), slope.astype(x.dtype, copy=False)
     x64 = x.astype(backend.float64, copy=False)
     phi, density = backend.normal_cdf_and_pdf(x64, exact=x.dtype == backend.float64)
     with backend.numpy.errstate(invalid="ignore"):  # gelu(-inf) = -inf * 0 is nan, as in PyTorch

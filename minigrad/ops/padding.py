@@ -59,7 +59,8 @@ class BorderPadGrad(Function):
         start, stop = interior
         lead = (slice(None),) * dim
         if stop > start:
-            out[lead + (slice(index[start], index[start] + stop - start),)] = g[lead + (slice(start, stop),)]
+            first = int(index[start])  # index is on g's device: a 0-d array there
+            out[lead + (slice(first, first + stop - start),)] = g[lead + (slice(start, stop),)]
         border = xp.concatenate([xp.arange(start), xp.arange(stop, len(index))])
         if len(border):  # a few planes, possibly onto one position (replicate): accumulate
             backend.scatter_add(out, lead + (index[border],), xp.take(g, border, axis=dim))

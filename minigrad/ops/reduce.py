@@ -95,7 +95,7 @@ def _divisor(x, dims, correction) -> int:
 def _variance(x, dims, divisor, keepdim):
     xp = array_module(x)
     centered = x - x.mean(axis=dims, keepdims=True) if x.size else x
-    with xp.errstate(divide="ignore", invalid="ignore"):  # divisor 0 gives nan or inf, as in PyTorch
+    with backend.numpy.errstate(divide="ignore", invalid="ignore"):  # divisor 0 gives nan or inf, as in PyTorch
         return xp.true_divide((centered * centered).sum(axis=dims, keepdims=keepdim), divisor)
 
 

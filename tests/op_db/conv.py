@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import minigrad.functional as F
 import minigrad.testing as mgt
+from minigrad.backend import to_device
 from minigrad.ops._windows import Geometry
 from minigrad.ops.conv import ConvWeightGrad
 from minigrad.ops.padding import BorderPadGrad, border_index
@@ -483,13 +484,13 @@ POOL = [
     OpInfo("adaptive_max_pool2d", F.adaptive_max_pool2d, _adaptive_samples(distinct=True), np_adaptive_max_pool2d),
     OpInfo(
         "window_gather",
-        lambda x, which, geometry: WindowGather.apply(x, which=which, geometry=geometry),
+        lambda x, which, geometry: WindowGather.apply(x, which=to_device(which, x.device), geometry=geometry),
         _window_samples("gather"),
         np_window_gather,
     ),
     OpInfo(
         "window_scatter",
-        lambda g, which, geometry: WindowScatter.apply(g, which=which, geometry=geometry),
+        lambda g, which, geometry: WindowScatter.apply(g, which=to_device(which, g.device), geometry=geometry),
         _window_samples("scatter"),
         np_window_scatter,
     ),
@@ -564,7 +565,7 @@ PADDING = [
     OpInfo("pad", F.pad, _pad_samples(), np_pad),
     OpInfo(
         "border_pad_grad",
-        lambda g, **kwargs: BorderPadGrad.apply(g, **kwargs),
+        lambda g, index, **kwargs: BorderPadGrad.apply(g, index=to_device(index, g.device), **kwargs),
         _border_pad_grad_samples(),
         np_border_pad_grad,
     ),

@@ -95,7 +95,7 @@ def _pow_singular(draw):
     and d(a**b)/db = a^b log a reads 0 * -inf at 0**b. (An exponent in (0, 1) at a zero base is
     a true singularity, inf as in PyTorch: not drawn.)"""
     shape = draw(mgt.shapes(1, 2, 1, 3))
-    a, b = (draw(t(shape, low=1.0, high=2.0)).detach() * draw(hnp.arrays(np.bool_, shape)) for _ in range(2))
+    a, b = (draw(t(shape, low=1.0, high=2.0)).detach() * mg.tensor(draw(hnp.arrays(np.bool_, shape))) for _ in range(2))
     return Sample((a.requires_grad_(), b.requires_grad_()))
 
 
