@@ -1,9 +1,10 @@
-"""What the self-supervised Fashion-MNIST examples share: the two-view data, a small conv encoder,
-and the probes that judge it.
+"""What the self-supervised Fashion-MNIST examples share: the augmentation, the two-view data, a
+small conv encoder, and the probes that judge it.
 
-``fashion_views(quick)`` gives the images with the ``augmentation`` whose two draws make a pair
-of views; ``conv_encoder(width)`` a three-stage conv net ending in global average pooling;
-``probe(encoder, data)`` the linear-probe and k-NN accuracies of its frozen features.
+``augmentation(normalise)`` is SimCLR's augmentation for small grey images; ``fashion_views(quick)``
+gives the images with it, whose two draws make a pair of views; ``conv_encoder(width)`` a
+three-stage conv net ending in global average pooling; ``probe(encoder, train, test)`` the
+linear-probe and k-NN accuracies of its frozen features.
 """
 
 from __future__ import annotations
@@ -26,25 +27,24 @@ class FashionViews(NamedTuple):
     normalise: transforms.Normalize
 
 
-def fashion_views(quick: bool) -> FashionViews:
-    """Fashion-MNIST (6000/1000; 512/250 when quick) and SimCLR's augmentation for grey images:
-    a random resized crop (30-100 % of the area), a horizontal flip, brightness and contrast jitter."""
-    x_train, y_train, x_test, y_test = load_fashion(quick)
-    normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
-    views = transforms.TwoViews(augmentation(normalise))
-    return FashionViews(x_train, y_train, normalise(x_test), y_test, views, normalise)
-
-
-def augmentation(normalise: transforms.Normalize, scale: tuple = (0.3, 1.0)) -> transforms.Compose:
-    """SimCLR's augmentation for small grey images: a random resized crop of ``scale`` of the area,
+def augmentation(normalise: transforms.Normalize) -> transforms.Compose:
+    """SimCLR's augmentation for small grey images: a random resized crop of 20-100 % of the area,
     a horizontal flip, brightness and contrast jitter (no blur at this size, as in the paper's
-    CIFAR-10 runs), then ``normalise``."""
+    CIFAR-10 runs), then ``normalise``. (1, 28, 28) -> (1, 28, 28)."""
     return transforms.Compose([
-        transforms.RandomResizedCrop(28, scale=scale),
+        transforms.RandomResizedCrop(28, scale=(0.2, 1.0)),
         transforms.RandomHorizontalFlip(),
         transforms.RandomApply([transforms.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
         normalise,
     ])  # fmt: skip
+
+
+def fashion_views(quick: bool) -> FashionViews:
+    """Fashion-MNIST (6000/1000; 512/250 when quick) with ``augmentation`` as the two-view transform."""
+    x_train, y_train, x_test, y_test = load_fashion(quick)
+    normalise = transforms.Normalize([x_train.mean().item()], [x_train.std().item()])
+    views = transforms.TwoViews(augmentation(normalise))
+    return FashionViews(x_train, y_train, normalise(x_test), y_test, views, normalise)
 
 
 def conv_encoder(width: int) -> nn.Sequential:
@@ -64,9 +64,9 @@ def conv_encoder(width: int) -> nn.Sequential:
     )
 
 
-def probe(encoder: nn.Module, data: FashionViews) -> tuple[float, float]:
-    """Linear-probe and k-NN (k = 20) test accuracies of ``encoder``'s frozen features, both probes
-    on the same features of the un-augmented, normalised images."""
-    train = extract_features(encoder, (data.normalise(data.x_train), data.y_train))
-    test = extract_features(encoder, (data.x_test, data.y_test))
-    return linear_probe(None, train, test), knn_probe(None, train, test)
+def probe(encoder: nn.Module, train: tuple, test: tuple) -> tuple[float, float]:
+    """Linear-probe and k-NN (cosine, k = 20) test accuracies of ``encoder``'s frozen features of
+    ``train`` and ``test`` (pairs of images ``(N, 1, 28, 28)`` and labels), both probes on the
+    same features."""
+    features = extract_features(encoder, train), extract_features(encoder, test)
+    return linear_probe(None, *features), knn_probe(None, *features, k=20)

@@ -19,18 +19,17 @@ from __future__ import annotations
 import minigrad.functional as F
 import nn
 from examples._common import Result, Timer, arguments, finish, fit, setup
-from examples._ssl import augmentation
+from examples._ssl import augmentation, probe
 from examples._vision import fashion
 from minigrad.data import DataLoader, FashionMNIST, Subset, transforms
 from nn.models import resnet_small
-from nn.utils import extract_features, knn_probe, linear_probe
 
 
 def fashion_views(normalise: transforms.Normalize, n: int) -> Subset:
     """The first ``n`` Fashion-MNIST training images, each sample a pair of views ``(view_1, view_2)``
     (1, 28, 28) and its label (unused by SimCLR): the shared SimCLR augmentation, its crops covering
     20-100 % of the area, then ``normalise``."""
-    augment = augmentation(normalise, scale=(0.2, 1.0))
+    augment = augmentation(normalise)
     return Subset(FashionMNIST(train=True, transform=transforms.TwoViews(augment)), range(n))
 
 
@@ -74,13 +73,6 @@ def pretrain(model: SimCLR, views, epochs: int, batch_size: int = 256, lr: float
 
     model.train()
     return fit(model, loss_of, len(views), epochs, batch_size, lr, evaluate=evaluate, desc=desc, loader=loader)
-
-
-def probe(encoder: nn.Module, train: tuple, test: tuple) -> tuple[float, float]:
-    """Linear-probe and k-NN (cosine, k = 20) test accuracies of ``encoder``'s frozen features of
-    ``train`` and ``test`` (pairs of images and labels), both probes on the same features."""
-    features = extract_features(encoder, train), extract_features(encoder, test)
-    return linear_probe(None, *features), knn_probe(None, *features, k=20)
 
 
 def sweep(args, data, train: tuple, test: tuple) -> Result:

@@ -26,16 +26,16 @@ from examples._ssl import conv_encoder, fashion_views, probe
 
 
 class SimSiam(nn.Module):
-    """Encoder -> projector (z) -> predictor (p, a bottleneck MLP). The projector ends in a plain
-    linear layer, without the paper's batch norm on z: a batch norm keeps every dimension's spread
-    over the batch and so slows collapse down itself; here only the stop-gradient prevents it."""
+    """Encoder -> projector (z) -> predictor (p, a bottleneck MLP), the paper's heads: the projector
+    ends in a batch norm on z, the predictor has a batch-normed bottleneck. The batch norm alone
+    does not prevent collapse: its learned scale and shift can make z the same for every image."""
 
     def __init__(self, width: int, dim: int, pred_dim: int):
         super().__init__()
         self.encoder = conv_encoder(width)
         self.projector = nn.Sequential(
             nn.Linear(4 * width, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(),
-            nn.Linear(dim, dim),
+            nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim),
         )  # fmt: skip
         self.predictor = nn.Sequential(
             nn.Linear(dim, pred_dim, bias=False), nn.BatchNorm1d(pred_dim), nn.ReLU(), nn.Linear(pred_dim, dim)
@@ -81,7 +81,7 @@ def train(model: SimSiam, data, stop_gradient: bool, args, epochs: int, batch_si
 
 
 def main(argv=None) -> Result:
-    args = arguments(argv, epochs=10, batch_size=64, lr=1e-3, weight_decay=1e-4, width=16, dim=128, pred_dim=32)
+    args = arguments(argv, epochs=15, batch_size=32, lr=2e-3, weight_decay=1e-4, width=16, dim=128, pred_dim=32)
     setup(args)
     quick = args.quick
     epochs = 2 if quick else args.epochs
@@ -89,14 +89,15 @@ def main(argv=None) -> Result:
 
     model = SimSiam(args.width, args.dim, args.pred_dim)
     untrained = copy.deepcopy(model)  # both runs start from these weights
+    train_set, test_set = (data.normalise(data.x_train), data.y_train), (data.x_test, data.y_test)
     with Timer() as timer:
-        random_linear, random_knn = probe(untrained.encoder, data)
+        random_linear, random_knn = probe(untrained.encoder, train_set, test_set)
         print(f"random encoder: linear probe {random_linear:.4f}, k-NN {random_knn:.4f}", flush=True)
         runs, accuracies = {}, {}
         for stop_gradient, name in ((True, "stop-gradient"), (False, "no stop-gradient")):
             net = model if stop_gradient else copy.deepcopy(untrained)
             runs[name] = train(net, data, stop_gradient, args, epochs, args.batch_size)
-            accuracies[name] = probe(net.encoder, data)
+            accuracies[name] = probe(net.encoder, train_set, test_set)
             print(f"{name}: linear probe {accuracies[name][0]:.4f}, k-NN {accuracies[name][1]:.4f}, "
                   f"output std {runs[name]['std'][-1]:.4f}", flush=True)  # fmt: skip
 

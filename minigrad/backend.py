@@ -10,7 +10,14 @@ from __future__ import annotations
 import os
 import threading
 
-import numpy
+# OpenBLAS's worker threads busy-wait after every GEMM for 2^28 cycles (about 0.1 s) before they
+# sleep, holding the cores that minigrad's own threads need for the elementwise kernels between two
+# GEMMs (GELU's forward takes twice as long beside a spinning thread). 2^20 cycles (a few tenths of
+# a millisecond) still catches back-to-back GEMMs. OpenBLAS reads the setting when NumPy loads it,
+# so it counts only where minigrad is imported before NumPy; a value in the environment wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
+import numpy  # noqa: E402
 
 try:  # CuPy is the optional GPU extra: pip install "minigrad[gpu]"
     import cupy
