@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import minigrad.functional as F
 import nn
-from examples._common import Result, Timer, arguments, finish, fit, setup
+from examples._common import Result, Timer, arguments, finish, fit, on_device, setup
 from examples._ssl import augmentation, probe
 from examples._vision import fashion
 from minigrad.data import DataLoader, FashionMNIST, Subset, transforms
@@ -69,6 +69,7 @@ def pretrain(model: SimCLR, views, epochs: int, batch_size: int = 256, lr: float
 
     def loss_of(batch):
         (view_1, view_2), _ = batch
+        view_1, view_2 = on_device(view_1, view_2)  # the loader draws the views on the CPU
         return F.nt_xent(model(view_1), model(view_2), temperature)
 
     model.train()

@@ -287,4 +287,4 @@ def test_recurrent_layers_run_in_float16_and_their_gradients_are_float32(cell):
     loss.backward()
     assert all(p.grad is not None and p.grad.dtype == mg.float32 for p in rnn.parameters())
     reference = rnn(x)[0]
-    np.testing.assert_allclose(output.float().data, reference.data, atol=2e-2)
+    np.testing.assert_allclose(output.float().detach().cpu().numpy(), reference.detach().cpu().numpy(), atol=2e-2)
