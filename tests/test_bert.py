@@ -147,13 +147,13 @@ def test_masked_lm_loss_and_every_gradient_match_pytorch():
         mg.tensor(labels).flatten(),
     )
     loss.backward()
-    weights = {k: torch.tensor(v.detach().numpy(), requires_grad=True) for k, v in model.state_dict().items()}
+    weights = {k: torch.tensor(v.detach().cpu().numpy(), requires_grad=True) for k, v in model.state_dict().items()}
     logits = _torch_masked_lm(torch, weights, *map(torch.tensor, (ids, attention_mask, token_type_ids)), config)
     expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), torch.tensor(labels).flatten())
     expected.backward()
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-10)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), weights[name].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(p.grad.cpu().numpy(), weights[name].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
 
 
 @pytest.mark.parametrize("cls", [BertForPreTraining, BertForSequenceClassification])
