@@ -33,13 +33,13 @@ _REGISTRY = {info.name: info for info in OPS if info.name in ("conv2d", "conv_tr
 def winograd_everywhere(split: bool = False):
     """Winograd for every 3x3 stride-1 convolution, whatever its channels; ``split``: and every
     kernel split over threads."""
-    saved = conv._WINOGRAD_MIN
-    conv._WINOGRAD_MIN = 1
+    saved = conv._WINOGRAD_MIN, conv._WINOGRAD_MIN_TILES
+    conv._WINOGRAD_MIN, conv._WINOGRAD_MIN_TILES = 1, 1
     try:
         with every_kernel_split() if split else contextlib.nullcontext():
             yield
     finally:
-        conv._WINOGRAD_MIN = saved
+        conv._WINOGRAD_MIN, conv._WINOGRAD_MIN_TILES = saved
 
 
 # ------------------------------------------------------------------- samples that take it
@@ -163,10 +163,10 @@ def test_float32_error_on_the_resnet_layers(channels, size):
         exact = directions(x, weight, grad)
         single = [a.astype(np.float32) for a in (x, weight, grad)]
         im2col = directions(*single)
-        conv._WINOGRAD_MIN = 1
-        winograd = directions(*single)
     finally:
         conv._WINOGRAD_MIN = saved
+    with winograd_everywhere():
+        winograd = directions(*single)
     for name, want, old, new in zip(("forward", "input grad", "weight grad"), exact, im2col, winograd):
         (old_max, old_rms), (new_max, new_rms) = _relative_errors(old, want), _relative_errors(new, want)
         assert new_rms < 2e-6 and new_rms <= 3 * old_rms, f"{name}: rel RMS {new_rms:.2e} (im2col {old_rms:.2e})"

@@ -105,7 +105,7 @@ def convolve(x, weight, geometry: Geometry):
 
         backend.parallel(accumulate, n, out, cache_blocks=True)
         return out.reshape(n, out_channels, oh, ow)
-    if _winograd(geometry, channels, out_channels, x.dtype):
+    if _winograd(geometry, n, channels, out_channels, x.dtype):
         return _winograd_conv(x, weight, geometry)
     groups = geometry.groups
     if _pointwise(geometry):  # (G, O/G, C/G) @ (N, G, C/G, H*W), straight into (N, O, H, W)
@@ -187,7 +187,7 @@ def convolve_weight(x, g, geometry: Geometry):
         g_rows = g.reshape(n, groups, out_channels // groups, -1)
         x_columns = x.reshape(n, groups, channels // groups, -1).swapaxes(2, 3)
         return (g_rows @ x_columns).sum(axis=0).reshape(out_channels, channels // groups, 1, 1)
-    if _winograd(geometry, channels, out_channels, x.dtype):
+    if _winograd(geometry, x.shape[0], channels, out_channels, x.dtype):
         return _winograd_weight(x, g, geometry)
     if groups == 1 and geometry.stride == (1, 1):
         return _weight_by_shifts(x, g, geometry)
@@ -244,17 +244,20 @@ _G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 _A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
 _A = tuple(zip(*_A_T))  # (4, 2): the weight gradient's output-gradient transform
 
-# Input and output channels from which Winograd is faster than im2col (at 16 channels it is
-# slower: the tile transforms cost as much per tile as the GEMMs save); tests set it to 1.
+# Where Winograd is faster than im2col: from 32 input and output channels (at 16 the tile
+# transforms cost more than the smaller GEMMs save) and 1024 output tiles in the batch (on fewer,
+# the per-block overheads win). Tests set both to 1.
 _WINOGRAD_MIN = 32
+_WINOGRAD_MIN_TILES = 1024
+_BLOCK_TILES = 512  # tiles transformed and multiplied at once (``_row_blocks``)
 
 
-def _winograd(geometry: Geometry, channels: int, out_channels: int, dtype) -> bool:
+def _winograd(geometry: Geometry, batch: int, channels: int, out_channels: int, dtype) -> bool:
     """A 3x3, stride-1, dilation-1, ungrouped float32/float64 convolution with enough channels.
     (float64 too: the transforms' coefficients are exact in binary and its error stays near 1e-16;
     float16 keeps the direct sums, its 11 bits having little to spare for the transforms.)"""
     shape = geometry.kernel == (3, 3) and geometry.stride == (1, 1) and geometry.dilation == (1, 1)
-    wide = min(channels, out_channels) >= _WINOGRAD_MIN
+    wide = min(channels, out_channels) >= _WINOGRAD_MIN and batch * math.prod(_tiles(geometry)) >= _WINOGRAD_MIN_TILES
     return shape and geometry.groups == 1 and wide and dtype in (backend.float32, backend.float64)
 
 
@@ -351,12 +354,13 @@ def _output_rows(products, out) -> None:
     backend.parallel(transform, products.shape[4], products)
 
 
-def _row_blocks(count: int):
-    """(start, stop) of the blocks of tile rows transformed and multiplied together. On one
-    thread, one row at a time: its tiles and products stay in cache. With more, 4 rows per thread:
-    every block waits for its slowest thread twice, so fewer, larger blocks pay."""
+def _row_blocks(count: int, row_tiles: int):
+    """(start, stop) of the blocks of tile rows (``row_tiles`` tiles each) transformed and
+    multiplied together: about ``_BLOCK_TILES`` tiles on one thread, whose arrays then stay in
+    cache; 4 times that per thread with more, since every block waits twice for its slowest thread."""
     threads = backend.get_num_threads()
-    step = 1 if threads == 1 else 4 * threads
+    tiles = _BLOCK_TILES * (1 if threads == 1 else 4 * threads)
+    step = max(1, -(-tiles // row_tiles))
     return [(i, min(i + step, count)) for i in range(0, count, step)]
 
 
@@ -381,7 +385,7 @@ def _winograd_conv(x, weight, geometry: Geometry):
     kernel = (g_matrix @ weight @ g_matrix.T).transpose(2, 3, 1, 0).reshape(16, channels, out_channels)  # U
     out = xp.empty((th, 2, tw, 2, n, out_channels), dtype=x.dtype)  # (OH, OW, N, O) in whole tiles
     out_tiles = out.transpose(1, 3, 0, 2, 4, 5)  # (2, 2, th, tw, N, O)
-    for i, j in _row_blocks(th):
+    for i, j in _row_blocks(th, tw * n):
         tiles = xp.empty((4, 4, j - i, tw, n, channels), dtype=x.dtype)  # V
         _transform_rows(padded[2 * i : 2 * j + 2], _B_T, tiles)
         products = tiles.reshape(16, -1, channels) @ kernel  # (16, rows * tw * N, O)
@@ -402,7 +406,7 @@ def _winograd_weight(x, g, geometry: Geometry):
     padded = _pixel_major(x, (2 * th + 2, 2 * tw + 2), top, left)  # (Hp, Wp, N, C)
     grid = _pixel_major(g, (2 * th, 2 * tw), 0, 0)  # (OH, OW, N, O) in whole tiles
     grad = xp.zeros((16, out_channels, channels), dtype=x.dtype)  # dU
-    for i, j in _row_blocks(th):
+    for i, j in _row_blocks(th, tw * n):
         tiles = xp.empty((4, 4, j - i, tw, n, channels), dtype=x.dtype)  # V
         _transform_rows(padded[2 * i : 2 * j + 2], _B_T, tiles)
         grads = xp.empty((4, 4, j - i, tw, n, out_channels), dtype=x.dtype)  # A dY A^T
