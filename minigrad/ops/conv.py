@@ -249,7 +249,7 @@ _A = tuple(zip(*_A_T))  # (4, 2): the weight gradient's output-gradient transfor
 # the per-block overheads win). Tests set both to 1.
 _WINOGRAD_MIN = 32
 _WINOGRAD_MIN_TILES = 1024
-_BLOCK_TILES = 512  # tiles transformed and multiplied at once (``_row_blocks``)
+_BLOCK_TILES = 1024  # tiles transformed and multiplied at once (``_row_blocks``)
 
 
 def _winograd(geometry: Geometry, batch: int, channels: int, out_channels: int, dtype) -> bool:
@@ -325,42 +325,39 @@ def _channel_major(y, size: tuple):
 def _transform_rows(grid, matrix, out) -> None:
     """grid: (Hb, Wp, N, C), the input under a few rows of tiles -> out: (m, m, rows, tw, N, C),
     the ``matrix @ d @ matrix^T`` of each tile ``d`` (k rows and columns at stride 2) for an
-    (m, k) matrix of 0 and +-1. The threads take the images in parts."""
+    (m, k) matrix of 0 and +-1. The threads take the rows of tiles in parts."""
     xp = array_module(grid)
-    (m, k), (rows, count) = (len(matrix), len(matrix[0])), out.shape[2:4]
+    m, k = len(matrix), len(matrix[0])
 
-    def transform(start, stop):  # images start:stop
-        part = grid[:, :, start:stop]
-        mixed = xp.empty((m, rows, *part.shape[1:]), dtype=grid.dtype)  # matrix @ d
-        _combine(matrix, [_along(part, 0, r, rows) for r in range(k)], mixed)
+    def transform(start, stop):  # tile rows start:stop
+        part = grid[2 * start : 2 * stop + k - 2]
+        mixed = xp.empty((m, stop - start, *grid.shape[1:]), dtype=grid.dtype)  # matrix @ d
+        _combine(matrix, [_along(part, 0, r, stop - start) for r in range(k)], mixed)
         for a in range(m):  # (matrix @ d) @ matrix^T
-            _combine(matrix, [_along(mixed[a], 1, s, count) for s in range(k)], out[a, :, ..., start:stop, :])
+            _combine(matrix, [_along(mixed[a], 1, s, out.shape[3]) for s in range(k)], out[a, :, start:stop])
 
-    backend.parallel(transform, grid.shape[2], out)
+    backend.parallel(transform, out.shape[2], out)
 
 
 def _output_rows(products, out) -> None:
     """products: (4, 4, rows, tw, N, O), M of a few rows of tiles -> out: (2, 2, rows, tw, N, O),
-    A^T M A of each tile. The threads take the images in parts."""
+    A^T M A of each tile. The threads take the rows of tiles in parts."""
     xp = array_module(products)
 
-    def transform(start, stop):  # images start:stop
-        part = products[..., start:stop, :]
+    def transform(start, stop):  # tile rows start:stop
+        part = products[:, :, start:stop]
         mixed = xp.empty((2, *part.shape[1:]), dtype=products.dtype)  # A^T M
         _combine(_A_T, part, mixed)
         for a in range(2):  # (A^T M) A
-            _combine(_A_T, mixed[a], out[a, :, ..., start:stop, :])
+            _combine(_A_T, mixed[a], out[a, :, start:stop])
 
-    backend.parallel(transform, products.shape[4], products)
+    backend.parallel(transform, products.shape[2], products)
 
 
 def _row_blocks(count: int, row_tiles: int):
     """(start, stop) of the blocks of tile rows (``row_tiles`` tiles each) transformed and
-    multiplied together: about ``_BLOCK_TILES`` tiles on one thread, whose arrays then stay in
-    cache; 4 times that per thread with more, since every block waits twice for its slowest thread."""
-    threads = backend.get_num_threads()
-    tiles = _BLOCK_TILES * (1 if threads == 1 else 4 * threads)
-    step = max(1, -(-tiles // row_tiles))
+    multiplied together: about ``_BLOCK_TILES`` tiles per thread, whose arrays then stay in cache."""
+    step = max(1, -(-_BLOCK_TILES * backend.get_num_threads() // row_tiles))
     return [(i, min(i + step, count)) for i in range(0, count, step)]
 
 
