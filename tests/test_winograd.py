@@ -31,15 +31,15 @@ _REGISTRY = {info.name: info for info in OPS if info.name in ("conv2d", "conv_tr
 
 @contextlib.contextmanager
 def winograd_everywhere(split: bool = False):
-    """Winograd for every 3x3 stride-1 convolution, whatever its channels; ``split``: and every
-    kernel split over threads."""
-    saved = conv._WINOGRAD_MIN, conv._WINOGRAD_MIN_TILES
-    conv._WINOGRAD_MIN, conv._WINOGRAD_MIN_TILES = 1, 1
+    """Winograd for every 3x3 stride-1 convolution, whatever its size and threads; ``split``: and
+    every kernel split over threads."""
+    saved = conv._WINOGRAD
+    conv._WINOGRAD = True
     try:
         with every_kernel_split() if split else contextlib.nullcontext():
             yield
     finally:
-        conv._WINOGRAD_MIN, conv._WINOGRAD_MIN_TILES = saved
+        conv._WINOGRAD = saved
 
 
 # ------------------------------------------------------------------- samples that take it
@@ -157,17 +157,34 @@ def test_float32_error_on_the_resnet_layers(channels, size):
             conv.convolve_weight(x, grad, geometry),
         )
 
-    saved = conv._WINOGRAD_MIN
+    saved = conv._WINOGRAD
     try:
-        conv._WINOGRAD_MIN = 10**9
+        conv._WINOGRAD = False
         exact = directions(x, weight, grad)
         single = [a.astype(np.float32) for a in (x, weight, grad)]
         im2col = directions(*single)
     finally:
-        conv._WINOGRAD_MIN = saved
+        conv._WINOGRAD = saved
     with winograd_everywhere():
         winograd = directions(*single)
     for name, want, old, new in zip(("forward", "input grad", "weight grad"), exact, im2col, winograd):
         (old_max, old_rms), (new_max, new_rms) = _relative_errors(old, want), _relative_errors(new, want)
         assert new_rms < 2e-6 and new_rms <= 3 * old_rms, f"{name}: rel RMS {new_rms:.2e} (im2col {old_rms:.2e})"
         assert new_max <= 3 * old_max, f"{name}: max error {new_max:.2e} (im2col {old_max:.2e})"
+
+
+def test_where_it_runs_unforced():
+    """On one CPU thread from 32 channels and 1024 output tiles; not with more threads, nor on float16."""
+    geometry = Geometry((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (16, 16), (16, 16))
+
+    def takes_it(n=16, channels=32, out_channels=32, dtype="float32", geometry=geometry):
+        return conv._winograd(geometry, np.zeros((n, channels, 16, 16), dtype=dtype), out_channels)
+
+    with every_kernel_split(threads=1):
+        assert takes_it()
+        assert not takes_it(channels=16) and not takes_it(out_channels=16)
+        assert not takes_it(n=15)  # 960 tiles
+        assert not takes_it(dtype="float16")
+        assert not takes_it(n=64, geometry=geometry._replace(stride=(2, 2), out_size=(8, 8)))
+    with every_kernel_split(threads=2):
+        assert not takes_it()

@@ -21,12 +21,12 @@ the flat, channel-major padded input (``_weight_by_shifts``); its input gradient
 convolution with the flipped kernel (``_flipped``), cheaper than col2im where it has no more
 output than input channels. A 1x1 stride-1 convolution is a matrix product per image in all
 three directions (``_pointwise``). A 3x3, stride-1, dilation-1, ungrouped float32/float64
-convolution with at least ``_WINOGRAD_MIN`` input and output channels runs as Winograd
-F(2x2, 3x3) instead, forward and weight gradient (so the input gradient too, through the flipped
-forward convolution): 16 GEMMs over transformed 4x4 tiles in place of one over 3x3 windows, 2.25
-times fewer multiplies (see the Winograd section below). The copies, the col2im adds and the
-tile transforms are split over the CPU threads (``backend.parallel``). conv1d runs as conv2d
-over (1, L).
+convolution with at least 32 input and output channels and 4096 output pixels in the batch, on
+one CPU thread, runs as Winograd F(2x2, 3x3) instead, forward and weight gradient (so the input
+gradient too, through the flipped forward convolution): 16 GEMMs over transformed 4x4 tiles in
+place of one over 3x3 windows, 2.25 times fewer multiplies (see the Winograd section below).
+The copies and the col2im adds are split over the CPU threads (``backend.parallel``). conv1d
+runs as conv2d over (1, L).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def convolve(x, weight, geometry: Geometry):
 
         backend.parallel(accumulate, n, out, cache_blocks=True)
         return out.reshape(n, out_channels, oh, ow)
-    if _winograd(geometry, n, channels, out_channels, x.dtype):
+    if _winograd(geometry, x, out_channels):
         return _winograd_conv(x, weight, geometry)
     groups = geometry.groups
     if _pointwise(geometry):  # (G, O/G, C/G) @ (N, G, C/G, H*W), straight into (N, O, H, W)
@@ -187,7 +187,7 @@ def convolve_weight(x, g, geometry: Geometry):
         g_rows = g.reshape(n, groups, out_channels // groups, -1)
         x_columns = x.reshape(n, groups, channels // groups, -1).swapaxes(2, 3)
         return (g_rows @ x_columns).sum(axis=0).reshape(out_channels, channels // groups, 1, 1)
-    if _winograd(geometry, x.shape[0], channels, out_channels, x.dtype):
+    if _winograd(geometry, x, out_channels):
         return _winograd_weight(x, g, geometry)
     if groups == 1 and geometry.stride == (1, 1):
         return _weight_by_shifts(x, g, geometry)
@@ -244,22 +244,32 @@ _G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 _A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
 _A = tuple(zip(*_A_T))  # (4, 2): the weight gradient's output-gradient transform
 
-# Where Winograd is faster than im2col: from 32 input and output channels (at 16 the tile
-# transforms cost more than the smaller GEMMs save) and 1024 output tiles in the batch (on fewer,
-# the per-block overheads win). Tests set both to 1.
+# Where Winograd was measured faster than im2col (float32, N = 32, on a 2-core machine): on one
+# thread, from 32 input and output channels (at 16 the tile transforms cost more than the smaller
+# GEMMs save) and 1024 output tiles in the batch (on fewer, the per-block overheads win). With
+# more threads it was not faster: im2col's copies split well over them and its one large GEMM
+# gains more from OpenBLAS's threads than the 16 small ones per block.
+_WINOGRAD = None  # None: there; True: every convolution it can run (tests); False: never
 _WINOGRAD_MIN = 32
 _WINOGRAD_MIN_TILES = 1024
 _BLOCK_TILES = 1024  # tiles transformed and multiplied at once (``_row_blocks``)
 
 
-def _winograd(geometry: Geometry, batch: int, channels: int, out_channels: int, dtype) -> bool:
-    """A 3x3, stride-1, dilation-1, ungrouped float32/float64 convolution with enough channels.
+def _winograd(geometry: Geometry, x, out_channels: int) -> bool:
+    """Whether to run Winograd on x: (N, C, H, W): a 3x3, stride-1, dilation-1, ungrouped
+    float32/float64 convolution, where it pays (``_WINOGRAD``; the GPU is unmeasured: im2col there).
+
     float64 takes it too: the coefficients (0, +-1, 1/2) are exact in binary and its results stay
     within about 1e-15 (relative) of im2col's. float16 is left on im2col, not measured here: its
     11 bits have less to spare for the sums the transforms add before the products."""
     shape = geometry.kernel == (3, 3) and geometry.stride == (1, 1) and geometry.dilation == (1, 1)
-    wide = min(channels, out_channels) >= _WINOGRAD_MIN and batch * math.prod(_tiles(geometry)) >= _WINOGRAD_MIN_TILES
-    return shape and geometry.groups == 1 and wide and dtype in (backend.float32, backend.float64)
+    if not (shape and geometry.groups == 1 and x.dtype in (backend.float32, backend.float64)):
+        return False
+    if _WINOGRAD is not None:
+        return _WINOGRAD
+    n, channels = x.shape[:2]
+    wide = min(channels, out_channels) >= _WINOGRAD_MIN and n * math.prod(_tiles(geometry)) >= _WINOGRAD_MIN_TILES
+    return wide and backend.get_num_threads() == 1 and backend.device_of(x) == "cpu"
 
 
 def _combine(matrix, parts, out) -> None:
