@@ -1,5 +1,12 @@
 """Optimizer: parameter groups with their own options, per-parameter state, and state_dict in
-PyTorch's layout (parameters named by their position across the groups)."""
+PyTorch's layout (parameters named by their position across the groups).
+
+The foreach step (PyTorch's ``foreach=True``) updates a whole group in a few array ops: at the
+first step each group's parameters are copied into one flat array per (dtype, device) and each
+Parameter's ``data`` becomes a view into it; the optimizer state (momentum buffers, moments) lives
+in flat arrays of the same layout, and ``state[p]`` holds views into them, so state_dict stays
+per parameter. The update itself is the subclass's ``_update`` called on the flat arrays: one
+formula for both paths, elementwise, so both give the same bits."""
 
 from __future__ import annotations
 
@@ -11,12 +18,17 @@ from minigrad.tensor import Tensor
 
 
 class Optimizer:
-    """Subclasses define ``defaults`` checks and ``_update(p, grad, state, group)`` on raw arrays."""
+    """Subclasses define ``defaults`` checks and ``_update(p, grad, state, group)`` on raw arrays:
+    elementwise array math, the same for one parameter or a flat run of them.
+
+    ``defaults["foreach"]``: True updates each group through flat buffers, False one parameter at
+    a time, None picks: flat for groups of more than one parameter (what pays, measured)."""
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
         self.state: dict = {}  # Parameter -> {name: array or number}
         self.param_groups: list = []
+        self._flat: dict = {}  # id(group) -> (its parameters' ids, its _FlatBuckets), made at the first foreach step
         groups = list(params) if not isinstance(params, Tensor) else None
         if groups is None:
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or dicts, got a Tensor")
@@ -69,6 +81,10 @@ class Optimizer:
             with mg.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            if self._uses_foreach(group):
+                for bucket in self._buckets(group):
+                    self._step_flat(bucket, group)
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -78,6 +94,65 @@ class Optimizer:
                 self._update(p.data, grad, self.state.setdefault(p, {}), group)
                 p._bump_version()  # a graph that saved the old value must not backpropagate through it
         return loss
+
+    @staticmethod
+    def _uses_foreach(group: dict) -> bool:
+        foreach = group.get("foreach")
+        return len(group["params"]) > 1 if foreach is None else foreach
+
+    def _buckets(self, group: dict) -> list:
+        """The group's flat buckets, made again when a parameter's array or state was replaced
+        since they were made (``p.data = ...``, ``module.to(...)``, ``load_state_dict``)."""
+        params = group["params"]
+        ids, buckets = self._flat.get(id(group), (None, None))
+        if ids != tuple(map(id, params)) or not all(b.is_current(self.state) for b in buckets):
+            kinds: dict = {}  # (dtype, device) -> the group's parameters of that kind, in order
+            for p in params:
+                kinds.setdefault((p.dtype, backend.device_of(p.data)), []).append(p)
+            buckets = [_FlatBucket(ps, self.state) for ps in kinds.values()]
+            self._flat[id(group)] = (tuple(map(id, params)), buckets)
+        return buckets
+
+    def _step_flat(self, bucket: _FlatBucket, group: dict) -> None:
+        """Update the bucket's parameters run by run: a run is a stretch of neighbouring parameters
+        that have a gradient and the same kind of state (the same step count, the same buffers),
+        so one ``_update`` on their part of the flat arrays does what one per parameter would."""
+        params, start = bucket.params, 0
+        while start < len(params):
+            kind = _state_kind(params[start], self.state)
+            stop = start + 1
+            while stop < len(params) and _state_kind(params[stop], self.state) == kind:
+                stop += 1
+            if kind is not None:
+                self._update_run(bucket, group, start, stop)
+            start = stop
+
+    def _update_run(self, bucket: _FlatBucket, group: dict, start: int, stop: int) -> None:
+        xp = backend.array_module(bucket.param)
+        params = bucket.params[start:stop]
+        a, b = bucket.offsets[start], bucket.offsets[stop]
+        if stop - start == 1:
+            grad = params[0].grad.data.reshape(-1)
+        else:
+            grad = bucket.grad[a:b]
+            xp.concatenate([p.grad.data.reshape(-1) for p in params], out=grad)
+        if group.get("maximize"):
+            grad = -grad
+        shared = {
+            name: bucket.state[name][a:b] if backend.is_array(value) else value
+            for name, value in self.state.get(params[0], {}).items()
+        }
+        state = dict(shared)
+        self._update(bucket.param[a:b], grad, state, group)
+        for name, value in state.items():
+            if backend.is_array(value) and value is not shared.get(name):  # made by this step
+                bucket.store(name, value, start, stop, self.state)
+        for p in params:
+            mine = self.state.setdefault(p, {})
+            for name, value in state.items():
+                if not backend.is_array(value):
+                    mine[name] = value
+            p._bump_version()  # a graph that saved the old value must not backpropagate through it
 
     def _update(self, param, grad, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -126,7 +201,7 @@ class Optimizer:
             for name, value in values.items():
                 if isinstance(value, Tensor) or backend.is_array(value):
                     array = value.data if isinstance(value, Tensor) else value
-                    if array.ndim == 0:  # a step count saved as a tensor
+                    if array.ndim == 0 and (p.ndim or name == "step"):  # a step count saved as a tensor
                         value = array.item()
                     elif tuple(array.shape) != tuple(p.shape):
                         raise ValueError(
@@ -138,7 +213,7 @@ class Optimizer:
                 state[p][name] = value
         self.state = state
         for mine, theirs in zip(self.param_groups, groups):
-            mine.update({k: copy.deepcopy(v) for k, v in theirs.items() if k != "params"})
+            mine.update({k: copy.deepcopy(v) for k, v in theirs.items() if k not in ("params", "foreach")})
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -146,3 +221,62 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def _state_kind(p: Tensor, state: dict):
+    """None for a parameter without a gradient (not updated); else what its update depends on
+    besides its arrays: the step count and which buffers it has."""
+    if p.grad is None:
+        return None
+    return tuple((name, None if backend.is_array(value) else value) for name, value in state.get(p, {}).items())
+
+
+class _FlatBucket:
+    """Parameters of one dtype and device stored as views into one flat array ``param``, their
+    state arrays as views into one flat array per state name, and a flat buffer to gather the
+    gradients in. Parameter i is ``param[offsets[i]:offsets[i + 1]]``."""
+
+    def __init__(self, params: list, state: dict):
+        xp = backend.array_module(params[0].data)
+        self.params = params
+        self.offsets = [0]
+        for p in params:
+            self.offsets.append(self.offsets[-1] + p.data.size)
+        self.param = xp.empty(self.offsets[-1], dtype=params[0].dtype)
+        self.grad = xp.empty_like(self.param)
+        self.views = []
+        for p, a, b in zip(params, self.offsets, self.offsets[1:]):
+            self.param[a:b] = p.data.reshape(-1)
+            p.data = self.param[a:b].reshape(p.shape)
+            self.views.append(p.data)
+        self.state: dict = {}  # state name -> flat array like param
+        self.state_views: list = [{} for _ in params]  # per parameter: state name -> its view
+        for i, p in enumerate(params):
+            for name, value in state.get(p, {}).items():
+                if backend.is_array(value):
+                    self.store(name, value.reshape(-1), i, i + 1, state)
+
+    def store(self, name: str, values, start: int, stop: int, state: dict) -> None:
+        """Copy state ``name`` of parameters start..stop (flat ``values``) into the flat array
+        and hand each parameter's ``state[p][name]`` a view into it."""
+        a, b = self.offsets[start], self.offsets[stop]
+        if name not in self.state:
+            whole = a == 0 and b == self.param.size and values.dtype == self.param.dtype
+            self.state[name] = values if whole else backend.array_module(self.param).zeros_like(self.param)
+        flat = self.state[name]
+        if values is not flat:
+            flat[a:b] = values
+        for i in range(start, stop):
+            p = self.params[i]
+            view = flat[self.offsets[i] : self.offsets[i + 1]].reshape(p.shape)
+            state.setdefault(p, {})[name] = self.state_views[i][name] = view
+
+    def is_current(self, state: dict) -> bool:
+        """Whether every parameter's array and state arrays are still the views handed out."""
+        for p, view, views in zip(self.params, self.views, self.state_views):
+            if p.data is not view:
+                return False
+            for name, value in state.get(p, {}).items():
+                if backend.is_array(value) and value is not views.get(name):
+                    return False
+        return True
