@@ -304,6 +304,11 @@ def test_foreach_state_dict_loads_into_the_other_path(name, options):
         loaded.load_state_dict(optimizer.state_dict())
         assert all(g["foreach"] is foreach for g in loaded.param_groups)  # how to compute is not state
         pairs.append((twin, loaded))
+    checkpoint = pairs[0][1].state_dict(), [p.data.copy() for p in flat]
+    _train(pairs[:1], 2, first_step=50)  # steps to undo: the flat buffers must take the loaded state
+    pairs[0][1].load_state_dict(checkpoint[0])
+    for p, data in zip(flat, checkpoint[1]):
+        p.data[...] = data
     _train(pairs, 4, first_step=3)
     for pair in pairs[1:]:
         _assert_identical(pairs[0], pair)

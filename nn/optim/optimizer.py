@@ -116,42 +116,49 @@ class Optimizer:
     def _step_flat(self, bucket: _FlatBucket, group: dict) -> None:
         """Update the bucket's parameters run by run: a run is a stretch of neighbouring parameters
         that have a gradient and the same kind of state (the same step count, the same buffers),
-        so one ``_update`` on their part of the flat arrays does what one per parameter would."""
+        so one ``_update`` on their part of the flat arrays does what one per parameter would. A
+        parameter of more than ``_GATHER_MAX`` elements is a run of its own: copying its gradient
+        into the flat buffer would cost more than the calls it saves."""
         params, start = bucket.params, 0
+        small = [p.data.size <= _GATHER_MAX for p in params]
         while start < len(params):
             kind = _state_kind(params[start], self.state)
             stop = start + 1
-            while stop < len(params) and _state_kind(params[stop], self.state) == kind:
+            while stop < len(params) and small[start] and small[stop] and _state_kind(params[stop], self.state) == kind:
                 stop += 1
             if kind is not None:
                 self._update_run(bucket, group, start, stop)
             start = stop
 
     def _update_run(self, bucket: _FlatBucket, group: dict, start: int, stop: int) -> None:
-        xp = backend.array_module(bucket.param)
+        """``_update`` on parameters start..stop as one flat array, cut in chunks small enough
+        that the update's temporaries stay in cache (elementwise: the chunks change no bits)."""
         params = bucket.params[start:stop]
         a, b = bucket.offsets[start], bucket.offsets[stop]
         if stop - start == 1:
             grad = params[0].grad.data.reshape(-1)
         else:
             grad = bucket.grad[a:b]
-            xp.concatenate([p.grad.data.reshape(-1) for p in params], out=grad)
-        if group.get("maximize"):
-            grad = -grad
-        shared = {
-            name: bucket.state[name][a:b] if backend.is_array(value) else value
-            for name, value in self.state.get(params[0], {}).items()
-        }
-        state = dict(shared)
-        self._update(bucket.param[a:b], grad, state, group)
-        for name, value in state.items():
-            if backend.is_array(value) and value is not shared.get(name):  # made by this step
-                bucket.store(name, value, start, stop, self.state)
-        for p in params:
+            backend.array_module(grad).concatenate([p.grad.data.reshape(-1) for p in params], out=grad)
+        before = self.state.get(params[0], {})
+        made = set()  # the state arrays this step makes (at a parameter's first step)
+        for lo in range(a, max(b, a + 1), _CHUNK):
+            hi = min(lo + _CHUNK, b)
+            chunk_grad = -grad[lo - a : hi - a] if group.get("maximize") else grad[lo - a : hi - a]
+            given = {name: bucket.state[name][lo:hi] if backend.is_array(v) else v for name, v in before.items()}
+            state = dict(given)
+            self._update(bucket.param[lo:hi], chunk_grad, state, group)
+            for name, value in state.items():
+                if backend.is_array(value) and value is not given.get(name):
+                    bucket.write(name, value, lo, hi)
+                    made.add(name)
+        for i, p in enumerate(params, start):
             mine = self.state.setdefault(p, {})
             for name, value in state.items():
-                if not backend.is_array(value):
-                    mine[name] = value
+                if name in made:
+                    mine[name] = bucket.view(name, i)
+                elif not backend.is_array(value):
+                    mine[name] = value  # the step count: the same out of every chunk
             p._bump_version()  # a graph that saved the old value must not backpropagate through it
 
     def _update(self, param, grad, state: dict, group: dict) -> None:
@@ -231,6 +238,10 @@ def _state_kind(p: Tensor, state: dict):
     return tuple((name, None if backend.is_array(value) else value) for name, value in state.get(p, {}).items())
 
 
+_CHUNK = 1 << 15  # elements per flat update: an Adam step's dozen temporaries of this size stay in cache
+_GATHER_MAX = 1 << 11  # elements: larger parameters update alone (benchmarks/optimizer_step.py)
+
+
 class _FlatBucket:
     """Parameters of one dtype and device stored as views into one flat array ``param``, their
     state arrays as views into one flat array per state name, and a flat buffer to gather the
@@ -252,24 +263,26 @@ class _FlatBucket:
         self.state: dict = {}  # state name -> flat array like param
         self.state_views: list = [{} for _ in params]  # per parameter: state name -> its view
         for i, p in enumerate(params):
-            for name, value in state.get(p, {}).items():
+            mine = state.get(p, {})
+            for name, value in mine.items():
                 if backend.is_array(value):
-                    self.store(name, value.reshape(-1), i, i + 1, state)
+                    self.write(name, value, self.offsets[i], self.offsets[i + 1])
+                    mine[name] = self.view(name, i)
 
-    def store(self, name: str, values, start: int, stop: int, state: dict) -> None:
-        """Copy state ``name`` of parameters start..stop (flat ``values``) into the flat array
-        and hand each parameter's ``state[p][name]`` a view into it."""
-        a, b = self.offsets[start], self.offsets[stop]
+    def write(self, name: str, values, lo: int, hi: int) -> None:
+        """Copy ``values`` into elements lo..hi of the flat array of state ``name`` (made at the
+        first write; the values themselves when they cover the whole bucket)."""
         if name not in self.state:
-            whole = a == 0 and b == self.param.size and values.dtype == self.param.dtype
+            whole = lo == 0 and hi == self.param.size and values.dtype == self.param.dtype and values.ndim == 1
             self.state[name] = values if whole else backend.array_module(self.param).zeros_like(self.param)
-        flat = self.state[name]
-        if values is not flat:
-            flat[a:b] = values
-        for i in range(start, stop):
-            p = self.params[i]
-            view = flat[self.offsets[i] : self.offsets[i + 1]].reshape(p.shape)
-            state.setdefault(p, {})[name] = self.state_views[i][name] = view
+        if values is not self.state[name]:
+            self.state[name][lo:hi] = values.reshape(-1)
+
+    def view(self, name: str, i: int):
+        """Parameter i's part of the flat array of state ``name``, shaped as the parameter."""
+        view = self.state[name][self.offsets[i] : self.offsets[i + 1]].reshape(self.params[i].shape)
+        self.state_views[i][name] = view
+        return view
 
     def is_current(self, state: dict) -> bool:
         """Whether every parameter's array and state arrays are still the views handed out."""
