@@ -138,8 +138,7 @@ class Optimizer:
         if stop - start == 1:
             grad = params[0].grad.data.reshape(-1)
         else:
-            grad = bucket.grad[a:b]
-            backend.array_module(grad).concatenate([p.grad.data.reshape(-1) for p in params], out=grad)
+            grad = backend.array_module(bucket.param).concatenate([p.grad.data.reshape(-1) for p in params])
         before = self.state.get(params[0], {})
         made = set()  # the state arrays this step makes (at a parameter's first step)
         for lo in range(a, max(b, a + 1), _CHUNK):
@@ -244,8 +243,8 @@ _GATHER_MAX = 1 << 11  # elements: larger parameters update alone (benchmarks/op
 
 class _FlatBucket:
     """Parameters of one dtype and device stored as views into one flat array ``param``, their
-    state arrays as views into one flat array per state name, and a flat buffer to gather the
-    gradients in. Parameter i is ``param[offsets[i]:offsets[i + 1]]``."""
+    state arrays as views into one flat array per state name; parameter i is
+    ``param[offsets[i]:offsets[i + 1]]``."""
 
     def __init__(self, params: list, state: dict):
         xp = backend.array_module(params[0].data)
@@ -254,7 +253,6 @@ class _FlatBucket:
         for p in params:
             self.offsets.append(self.offsets[-1] + p.data.size)
         self.param = xp.empty(self.offsets[-1], dtype=params[0].dtype)
-        self.grad = xp.empty_like(self.param)
         self.views = []
         for p, a, b in zip(params, self.offsets, self.offsets[1:]):
             self.param[a:b] = p.data.reshape(-1)
