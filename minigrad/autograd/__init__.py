@@ -381,7 +381,8 @@ class Function:
                 results.append(Tensor._make(data, grad, fn if grad else None, i))
         else:
             raw = (out,)
-            data = out if type(out) is _NDARRAY and out.dtype is not _FLOAT64 else _as_output(out, inputs, cls.exact_dtype)
+            plain = type(out) is _NDARRAY and out.dtype is not _FLOAT64  # already what _as_output would give
+            data = out if plain else _as_output(out, inputs, cls.exact_dtype)
             grad = record and data.dtype.kind == "f"
             results = (Tensor._make(data, grad, fn if grad else None, 0),)
         if cls.view:
