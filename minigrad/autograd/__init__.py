@@ -293,7 +293,8 @@ class Function:
     n_outputs = 1
     view = False  # True for ops whose output may share memory with their first input
     exact_dtype = False  # True for ops whose output dtype is chosen, not promoted (casts)
-    # True when backward uses only what Tensors and arrays share (+ - * / **, comparisons): then,
+    # True when backward uses only what Tensors and arrays share (+ - * / ** @, comparisons, reshape,
+    # mT, sum over axes): then,
     # unless the backward pass is being recorded, the engine runs it on the raw arrays and skips
     # recording a node for every operation in the formula.
     array_backward = False
