@@ -37,7 +37,7 @@ def op_overhead(n_ops: int = 300, size: int = 16) -> Workload:
         f"{n_ops} elementwise ops on {size}x{size}, then backward",
         minigrad_step,
         torch_step,
-        target=2.0,
+        target=1.5,
     )
 
 
@@ -236,7 +236,7 @@ def _workload(name, shape, build, x_shape, n_classes, flops, target, targets_sha
 def mlp(scale: int = 1) -> Workload:
     batch = 128 * scale
     flops = 2 * batch * (784 * 512 + 512 * 512 + 512 * 10)
-    return _workload("MLP", f"784-512-512-10, ReLU, batch {batch}", _mlp, (batch, 784), 10, flops, 1.0)
+    return _workload("MLP", f"784-512-512-10, ReLU, batch {batch}", _mlp, (batch, 784), 10, flops, 0.8)
 
 
 def small_resnet(scale: int = 1) -> Workload:
@@ -244,7 +244,7 @@ def small_resnet(scale: int = 1) -> Workload:
     convs = [(3, 32, 32, 1)] + [(32, 32, 32, 1)] * 4 + [(32, 64, 32, 2)] + [(64, 64, 16, 1)] * 2
     flops = sum(_conv_flops(batch, ci, co, s, 3, st) for ci, co, s, st in convs) + 2 * batch * 64 * 10
     shape = f"3x32x32, batch {batch}, conv+BN+ReLU, 2 blocks at 32, stride-2 conv to 64, 1 block at 64, pool, linear"
-    return _workload("small ResNet", shape, _small_resnet, (batch, 3, 32, 32), 10, flops, 2.0)
+    return _workload("small ResNet", shape, _small_resnet, (batch, 3, 32, 32), 10, flops, 1.5)
 
 
 def depthwise_separable(scale: int = 1) -> Workload:
@@ -256,7 +256,7 @@ def depthwise_separable(scale: int = 1) -> Workload:
         + _conv_flops(batch, 128, 128, 32, 1)
     )
     shape = f"64x32x32, batch {batch}, dw3x3+BN+ReLU, pw 64->128+BN+ReLU, dw3x3+BN+ReLU, pw 128->128, pool, linear"
-    return _workload("depthwise-separable", shape, _depthwise_separable, (batch, 64, 32, 32), 10, flops, 2.0)
+    return _workload("depthwise-separable", shape, _depthwise_separable, (batch, 64, 32, 32), 10, flops, 1.5)
 
 
 def transformer_layer(scale: int = 1, seq: int = 128, d: int = 256, ffn: int = 1024) -> Workload:
@@ -264,14 +264,14 @@ def transformer_layer(scale: int = 1, seq: int = 128, d: int = 256, ffn: int = 1
     tokens = batch * seq
     flops = 2 * tokens * (4 * d * d + 2 * d * ffn) + 2 * 2 * batch * seq * seq * d
     shape = f"pre-LN encoder layer, batch {batch}, seq {seq}, d {d}, 4 heads, FFN {ffn} GELU, mean-pool, linear"
-    return _workload("transformer layer", shape, _transformer, (batch, seq, d), 10, flops, 1.5)
+    return _workload("transformer layer", shape, _transformer, (batch, seq, d), 10, flops, 1.15)
 
 
 def lstm(scale: int = 1, seq: int = 35, n_in: int = 128, hidden: int = 256, classes: int = 1000) -> Workload:
     batch = 32 * scale
     flops = 2 * batch * seq * (4 * hidden * (n_in + hidden) + hidden * classes)
     shape = f"batch {batch}, seq {seq}, input {n_in}, hidden {hidden}, linear to {classes} classes every step"
-    return _workload("LSTM", shape, _lstm, (batch, seq, n_in), classes, flops, 1.5, targets_shape=(batch * seq,))
+    return _workload("LSTM", shape, _lstm, (batch, seq, n_in), classes, flops, 1.25, targets_shape=(batch * seq,))
 
 
 def transformer_seq2seq(scale: int = 1, seq: int = 32, d: int = 128, ffn: int = 512, layers: int = 3) -> Workload:

@@ -80,7 +80,7 @@ class profile:
     def _forward(self, fn, arrays, params):
         phase = "backward" if self._in_backward else "forward"
         out = self._time(fn.name, phase, lambda: fn.forward(*arrays, **params))
-        if True in fn.needs_input_grad and fn._to_save is not None:  # the node will keep these
+        if True in fn.needs_input_grad and fn.__dict__.get("_to_save") is not None:  # the node will keep these
             nbytes = sum(a.nbytes for a in fn._to_save if backend.is_array(a))
             if nbytes:
                 self._hold(fn, nbytes)

@@ -153,7 +153,8 @@ def test_masked_lm_loss_and_every_gradient_match_pytorch():
     expected.backward()
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-10)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.cpu().numpy(), weights[name].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
+        expected_grad = weights[name].grad.numpy()
+        np.testing.assert_allclose(p.grad.cpu().numpy(), expected_grad, rtol=1e-7, atol=1e-10, err_msg=name)
 
 
 @pytest.mark.parametrize("cls", [BertForPreTraining, BertForSequenceClassification])

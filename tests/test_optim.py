@@ -222,3 +222,133 @@ def test_parameters_to_vector_and_back():
     assert vector.shape == (8,)
     nn.utils.vector_to_parameters(vector * 0 + 1, layer.parameters())
     assert float(layer.weight.sum().item()) == 6.0
+
+
+# ------------------------------------------------------------------ foreach (flat buffers)
+FOREACH_CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True, maximize=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, amsgrad=True, weight_decay=0.5)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1)),
+]
+SHAPES = [((3, 4), mg.float32), ((4,), mg.float64), ((2, 3, 2), mg.float32), ((), mg.float64), ((5,), mg.float32)]
+SHAPES += [((2, 2), mg.float64), ((7,), mg.float32)]
+
+
+def _parameters():
+    rng = np.random.default_rng(0)
+    return [nn.Parameter(mg.tensor(rng.standard_normal(shape), dtype=dtype)) for shape, dtype in SHAPES]
+
+
+def _optimizer(name, options, params, foreach):
+    """Two groups with different learning rates, each with float32 and float64 parameters."""
+    groups = [{"params": params[:4]}, {"params": params[4:], "lr": options["lr"] / 3}]
+    return getattr(nn.optim, name)(groups, **options, foreach=foreach)
+
+
+def _train(pairs, steps, first_step=0):
+    """Give every (params, optimizer) the same gradients and step it; from the second step on,
+    a changing third of the parameters has no gradient (not updated, its state not advanced)."""
+    for step in range(first_step, first_step + steps):
+        for params, optimizer in pairs:
+            rng = np.random.default_rng(100 + step)
+            for i, p in enumerate(params):
+                grad = rng.standard_normal(p.shape)
+                p.grad = None if step and (i + step) % 3 == 0 else mg.tensor(grad, dtype=p.dtype)
+            optimizer.step()
+
+
+def _assert_identical(pair, other):
+    (params, optimizer), (params_other, optimizer_other) = pair, other
+    for a, b in zip(params, params_other):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
+    mine, theirs = optimizer.state_dict(), optimizer_other.state_dict()
+    assert mine["state"].keys() == theirs["state"].keys()
+    for index, state in mine["state"].items():
+        assert state.keys() == theirs["state"][index].keys()
+        for name, value in state.items():
+            if isinstance(value, mg.Tensor):
+                assert value.shape == params[index].shape and value.dtype == params[index].dtype
+                np.testing.assert_array_equal(value.cpu().numpy(), theirs["state"][index][name].cpu().numpy())
+            else:
+                assert value == theirs["state"][index][name]
+    strip = lambda groups: [{k: v for k, v in g.items() if k != "foreach"} for g in groups]  # noqa: E731
+    assert strip(mine["param_groups"]) == strip(theirs["param_groups"])
+
+
+@pytest.mark.parametrize("name, options", FOREACH_CASES)
+def test_foreach_gives_the_same_bits_as_one_parameter_at_a_time(name, options):
+    flat, single = _parameters(), _parameters()
+    pairs = [(flat, _optimizer(name, options, flat, True)), (single, _optimizer(name, options, single, False))]
+    _train(pairs, 6)
+    assert pairs[0][1]._flat and not pairs[1][1]._flat  # the flat path did run, the other did not
+    _assert_identical(*pairs)
+
+
+@pytest.mark.parametrize("name, options", [FOREACH_CASES[2], FOREACH_CASES[5], FOREACH_CASES[8]])
+def test_foreach_state_dict_loads_into_the_other_path(name, options):
+    flat, single = _parameters(), _parameters()
+    pairs = [(flat, _optimizer(name, options, flat, True)), (single, _optimizer(name, options, single, False))]
+    _train(pairs, 3)
+    for (params, optimizer), foreach in zip(list(pairs), (False, True)):
+        twin = _parameters()
+        for p, q in zip(twin, params):
+            p.data = q.data.copy()
+        loaded = _optimizer(name, options, twin, foreach)
+        loaded.load_state_dict(optimizer.state_dict())
+        assert all(g["foreach"] is foreach for g in loaded.param_groups)  # how to compute is not state
+        pairs.append((twin, loaded))
+    checkpoint = pairs[0][1].state_dict(), [p.data.copy() for p in flat]
+    _train(pairs[:1], 2, first_step=50)  # steps to undo: the flat buffers must take the loaded state
+    pairs[0][1].load_state_dict(checkpoint[0])
+    for p, data in zip(flat, checkpoint[1]):
+        p.data[...] = data
+    _train(pairs, 4, first_step=3)
+    for pair in pairs[1:]:
+        _assert_identical(pairs[0], pair)
+
+
+@pytest.mark.parametrize("name, options", [FOREACH_CASES[3], FOREACH_CASES[7]])
+def test_foreach_follows_a_replaced_parameter_array(name, options):
+    flat, single = _parameters(), _parameters()
+    pairs = [(flat, _optimizer(name, options, flat, True)), (single, _optimizer(name, options, single, False))]
+    _train(pairs, 2)
+    for params, _ in pairs:
+        params[1].data = params[1].data * 2  # a new array: the flat buffer no longer holds this parameter
+        params[5].data[...] = 0.5  # written in place: still the flat buffer's
+    _train(pairs, 3, first_step=2)
+    _assert_identical(*pairs)
+    assert not np.array_equal(flat[1].detach().cpu().numpy(), 2 * _parameters()[1].detach().cpu().numpy())
+
+
+@pytest.mark.parametrize(
+    "name, options, schedule",
+    [
+        ("SGD", dict(lr=0.1, momentum=0.9), dict(max_lr=0.5, total_steps=8)),
+        ("AdamW", dict(lr=0.01), dict(max_lr=[0.05, 0.02], total_steps=8, anneal_strategy="linear")),
+    ],
+)
+def test_foreach_follows_lr_schedulers(name, options, schedule):
+    """OneCycleLR changes the learning rates and the momenta (betas) of each group at each step."""
+    flat, single = _parameters(), _parameters()
+    pairs = [(flat, _optimizer(name, options, flat, True)), (single, _optimizer(name, options, single, False))]
+    schedulers = [nn.optim.lr_scheduler.OneCycleLR(optimizer, **schedule) for _, optimizer in pairs]
+    for step in range(7):
+        _train(pairs, 1, first_step=step)
+        for scheduler in schedulers:
+            scheduler.step()
+    _assert_identical(*pairs)
+
+
+def test_foreach_default_flattens_groups_of_several_parameters():
+    params = _parameters()
+    optimizer = nn.optim.Adam([{"params": params[:1]}, {"params": params[1:]}])
+    assert optimizer.param_groups[0]["foreach"] is None
+    _train([(params, optimizer)], 1)
+    assert [group_id for group_id in optimizer._flat] == [id(optimizer.param_groups[1])]

@@ -293,7 +293,8 @@ class Function:
     n_outputs = 1
     view = False  # True for ops whose output may share memory with their first input
     exact_dtype = False  # True for ops whose output dtype is chosen, not promoted (casts)
-    # True when backward uses only what Tensors and arrays share (+ - * / **, comparisons): then,
+    # True when backward uses only what Tensors and arrays share (+ - * / ** @, comparisons, reshape,
+    # mT, sum over axes): then,
     # unless the backward pass is being recorded, the engine runs it on the raw arrays and skips
     # recording a node for every operation in the formula.
     array_backward = False
@@ -324,8 +325,8 @@ class Function:
         if saved is None:
             raise _freed_error(self)
         if self.__dict__.get("_on_arrays"):
-            return tuple(s.unpack_array(self) if type(s) is SavedTensor else s for s in saved)
-        return tuple(s.unpack(self) if type(s) is SavedTensor else s for s in saved)
+            return tuple([s.unpack_array(self) if type(s) is SavedTensor else s for s in saved])
+        return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
 
     def register_prehook(self, output_nr: int, hook):
         hooks = self.__dict__.setdefault("pre_hooks", {})
@@ -344,54 +345,62 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        """Run the op on ``inputs`` and, when gradients are needed, record it."""
+        """Run the op on ``inputs`` and, when gradients are needed, record it.
+
+        Every op in every step comes through here, so it is written for speed: one pass over the
+        inputs, no generators, and the single-output case (almost every op) without a loop."""
         if _autocast is not None:
             inputs = _autocast(cls, inputs)
-        arrays = []
-        needs = []
+        arrays, needs, record = [], [], False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x.data)
-                needs.append(x._requires_grad and _grad_enabled)
+                need = x._requires_grad and _grad_enabled
+                needs.append(need)
+                record = record or need
             else:
                 arrays.append(x)
                 needs.append(False)
-        record = True in needs
         if backend.cupy is not None and not backend.same_device(arrays):
             devices = ", ".join(backend.device_of(a) for a in arrays if backend.is_array(a))
             raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {devices}")
 
         fn = cls.__new__(cls)
-        fn._to_save = None
         fn.needs_input_grad = tuple(needs)
         try:
             out = fn.forward(*arrays, **params) if _profiler is None else _profiler._forward(fn, arrays, params)
         except (ValueError, IndexError, TypeError) as error:
             raise _op_error(cls.__name__, error, inputs) from error
 
-        raw = out if type(out) is tuple else (out,)
-        outputs = tuple(_as_output(o, inputs, cls.exact_dtype) for o in raw)
-        if len(raw) > 1:
+        if type(out) is tuple:
+            raw = out
             fn.n_outputs = len(raw)
-
-        results = []
-        for i, data in enumerate(outputs):
+            results = []
+            for i, o in enumerate(raw):
+                data = _as_output(o, inputs, cls.exact_dtype)
+                grad = record and data.dtype.kind == "f"
+                results.append(Tensor._make(data, grad, fn if grad else None, i))
+        else:
+            raw = (out,)
+            plain = type(out) is _NDARRAY and out.dtype is not _FLOAT64  # already what _as_output would give
+            data = out if plain else _as_output(out, inputs, cls.exact_dtype)
             grad = record and data.dtype.kind == "f"
-            results.append(Tensor._make(data, grad, fn if grad else None, i))
+            results = (Tensor._make(data, grad, fn if grad else None, 0),)
         if cls.view:
             _link_view(results[0], inputs[0])
 
+        to_save = fn.__dict__.pop("_to_save", None)
         if record:
-            fn.next_edges = tuple(_edge(x) for x in inputs)
-            if fn._to_save is not None:
-                fn._saved = tuple(_pack(a, inputs, arrays, raw, results) for a in fn._to_save)
-        del fn._to_save
+            fn.next_edges = tuple([_edge(x) for x in inputs])
+            if to_save is not None:
+                fn._saved = tuple([_pack(a, inputs, arrays, raw, results) for a in to_save])
         if _anomaly_enabled:
-            _check_forward(fn, inputs, outputs)
+            _check_forward(fn, inputs, [r.data for r in results])
         return results[0] if len(results) == 1 else tuple(results)
 
 
 _NDARRAY, _FLOAT64 = backend.numpy.ndarray, backend.float64
+_NUMBERS = (bool, int, float)
 
 
 def _as_output(data, inputs, exact_dtype):
@@ -415,14 +424,17 @@ def _edge(x):
 
 def _pack(array, inputs, arrays, raw_outputs, results):
     """Classify a saved array: one of the op's inputs, one of its outputs, or a constant."""
+    if array is None or type(array) in _NUMBERS:  # kept as it is
+        return array
     for x, a in zip(inputs, arrays):
         if a is array and isinstance(x, Tensor):
-            return SavedTensor(x, None, -1, None, x._version_value())
-    for i, (raw, out) in enumerate(zip(raw_outputs, results)):
+            return SavedTensor(x, None, -1, None, 0 if x._version is None else x._version.value)
+    for i, raw in enumerate(raw_outputs):
         if raw is array:  # (a NumPy scalar output became a 0-d array in results)
+            out = results[i]
             counter = out._version_counter()
             return SavedTensor(None, out.data, i, counter, counter.value)
-    if not backend.is_array(array):  # None or a Python number: kept as it is
+    if not backend.is_array(array):  # a number of another type: kept as it is
         return array
     return SavedTensor(None, array)
 
@@ -586,14 +598,16 @@ def _topological_order(roots):
         if root in visited:
             continue
         visited.add(root)
-        stack = [(root, iter(_children(root)))]
+        stack = [(root, iter(_edges_of(root)))]
         while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(_children(child))))
-                    break
+            node, edges = stack[-1]
+            for edge in edges:
+                if edge is not None:
+                    child = edge[0]
+                    if child not in visited and isinstance(child, Function):
+                        visited.add(child)
+                        stack.append((child, iter(_edges_of(child))))
+                        break
             else:
                 stack.pop()
                 order.append(node)
@@ -601,10 +615,10 @@ def _topological_order(roots):
     return order
 
 
-def _children(node):
+def _edges_of(node) -> tuple:
     if "_freed" in node.__dict__:
         raise _freed_error(node)
-    return [e[0] for e in node.next_edges if e is not None and isinstance(e[0], Function)]
+    return node.next_edges
 
 
 def _run(roots, seeds, retain_graph, create_graph, capture):
@@ -673,12 +687,19 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
             input_grads = (input_grads,)
     else:
         node._on_arrays = True
-        arrays = node.backward(*(None if g is None else g.data for g in grads))
-        like = next(g.data for g in grads if g is not None)
-        input_grads = tuple(
-            None if a is None else Tensor._make(a if backend.is_array(a) else backend.array_module(like).asarray(a))
-            for a in (arrays if type(arrays) is tuple else (arrays,))
-        )
+        like = None
+        for g in grads:
+            if g is not None:
+                like = g.data
+                break
+        arrays = node.backward(*[None if g is None else g.data for g in grads])
+        if type(arrays) is not tuple:
+            arrays = (arrays,)
+        input_grads = []
+        for a in arrays:
+            if a is not None and type(a) is not _NDARRAY and not backend.is_array(a):
+                a = backend.array_module(like).asarray(a)  # a NumPy scalar
+            input_grads.append(None if a is None else Tensor._make(a))
     if anomaly[0] and anomaly[1]:
         _check_backward(node, input_grads)
     edges = node.next_edges
@@ -688,7 +709,8 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
         if edge is None or g is None:
             continue
         target, nr, shape, dtype = edge
-        g = _conform(g, shape, dtype, node)
+        if type(g) is not Tensor or g.data.shape != shape or g.data.dtype != dtype:
+            g = _conform(g, shape, dtype, node)
         if isinstance(target, Function):
             _accumulate(buffers, target, nr, g)
         else:

@@ -12,6 +12,8 @@ from minigrad.tensor import Tensor
 class Matmul(Function):
     """``a @ b`` for ``a: (..., n, k)``, ``b: (..., k, m)``; batch dims broadcast."""
 
+    array_backward = True  # its backward (@, reshape, mT) reads the same on arrays and Tensors
+
     def forward(self, a, b):
         if a.shape[-1] != b.shape[-2]:
             raise RuntimeError(
@@ -32,7 +34,7 @@ class Matmul(Function):
                 grad_b = a.reshape(-1, a.shape[-1]).mT @ grad.reshape(-1, grad.shape[-1])
             else:
                 grad_b = a.mT @ grad
-        return (grad @ b.mT if need_a else None), grad_b
+        return (_matmul(grad, b.mT) if need_a else None), grad_b
 
 
 def _matmul(a, b):
@@ -100,6 +102,8 @@ class Einsum(Function):
 class Linear(Function):
     """``x @ weight.T + bias`` for ``x: (..., in)``, ``weight: (out, in)``, ``bias: (out,)``: one GEMM."""
 
+    array_backward = True  # its backward (@, reshape, mT, sum) reads the same on arrays and Tensors
+
     def forward(self, x, weight, bias=None):
         if x.shape[-1:] != weight.shape[1:]:
             raise RuntimeError(
@@ -116,7 +120,7 @@ class Linear(Function):
     def backward(self, grad):
         x, weight = self.saved_tensors
         need_x, need_weight, need_bias = self.needs_input_grad
-        grad_x = grad @ weight if need_x else None
+        grad_x = _matmul(grad, weight) if need_x else None
         grad_weight = grad_bias = None
         if need_weight:  # sum over every leading dim: flatten them into one
             grad_weight = grad.reshape(-1, grad.shape[-1]).mT @ x.reshape(-1, x.shape[-1])

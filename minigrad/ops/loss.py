@@ -29,13 +29,41 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 # --------------------------------------------------------------------------- softmax
+def softmax_rows(x):
+    """The stable softmax of ``x`` over its last axis: ``(M..., C)`` -> the probabilities
+    ``(M..., C)``, each row's max ``(M...)`` and each row's sum of ``exp(x - max)`` ``(M...)``.
+
+    Rows go in cache-sized blocks, shared out over the threads (``backend.parallel``): the five
+    passes (max, shift, exp, sum, divide) then read a block from cache instead of the whole
+    array from memory. Each row's result is the same as the whole-array passes would give."""
+    xp = array_module(x)
+    rows = x.reshape(-1, x.shape[-1])
+    p = xp.empty(rows.shape, x.dtype)
+    row_max, row_sum = xp.empty((2, rows.shape[0]), x.dtype)
+
+    def block(start, stop):
+        part = slice(start, stop)
+        peak = rows[part].max(axis=1, keepdims=True)
+        xp.subtract(rows[part], peak, out=p[part])
+        xp.exp(p[part], out=p[part])
+        total = p[part].sum(axis=1, keepdims=True)
+        p[part] /= total
+        row_max[part], row_sum[part] = peak[:, 0], total[:, 0]
+
+    backend.parallel(block, rows.shape[0], rows, cache_blocks=True)
+    return p.reshape(x.shape), row_max.reshape(x.shape[:-1]), row_sum.reshape(x.shape[:-1])
+
+
 class Softmax(Function):
     def forward(self, x, dim):
         xp = array_module(x)
         self.dim = dim
-        out = x - x.max(axis=dim, keepdims=True)
-        xp.exp(out, out=out)
-        out /= out.sum(axis=dim, keepdims=True)
+        if dim == x.ndim - 1 and x.shape[-1]:
+            out = softmax_rows(x)[0]
+        else:
+            out = x - x.max(axis=dim, keepdims=True)
+            xp.exp(out, out=out)
+            out /= out.sum(axis=dim, keepdims=True)
         self.save_for_backward(out)
         return out
 
@@ -99,30 +127,25 @@ class CrossEntropy(Function):
         c = x.shape[-1]
         self.reduction, self.smoothing = reduction, label_smoothing
         self.weight, self.probabilities = weight, probabilities
-        p = xp.empty(x.shape, x.dtype)  # the shifted logits, then the probabilities (contiguous, whatever x is)
-        xp.subtract(x, x.max(axis=-1, keepdims=True), out=p)
+        p, row_max, normalizer = softmax_rows(x)
+        lse = xp.log(normalizer)
         if probabilities:
+            shifted = x - row_max[..., None]
             soft = self.soft_target(target)
             total = soft.sum(axis=-1)
-            weighted_shift = (soft * p).sum(axis=-1)
-            logp = p.copy() if self.needs_input_grad[1] else None
+            weighted_shift = (soft * shifted).sum(axis=-1)
+            logp = shifted - lse[..., None] if self.needs_input_grad[1] else None
         else:
             self.target, valid, row_weight = _class_weights(target, weight, ignore_index, x.dtype)
-            picked = xp.take_along_axis(p, self.target[..., None], axis=-1)[..., 0]
+            picked = xp.take_along_axis(x, self.target[..., None], axis=-1)[..., 0] - row_max
             # sum_c a_c = (1 - s) w[t] + (s / C) sum_c w_c, for a valid row
             self.hard_weight = (1 - label_smoothing) * row_weight
             self.smooth_weight = (label_smoothing / c) * (xp.ones(c, x.dtype) if weight is None else weight)
             total = self.hard_weight + self.smooth_weight.sum() * valid
             weighted_shift = self.hard_weight * picked
             if label_smoothing:
-                weighted_shift += (p @ self.smooth_weight) * valid
+                weighted_shift += ((x - row_max[..., None]) @ self.smooth_weight) * valid
             self.valid, logp = valid, None
-        xp.exp(p, out=p)
-        normalizer = p.sum(axis=-1, keepdims=True)
-        p /= normalizer
-        lse = xp.log(normalizer)[..., 0]
-        if logp is not None:
-            logp -= lse[..., None]
         # -sum_c a_c log p_c = lse * sum_c a_c - sum_c a_c (x_c - max)
         loss = lse * total - weighted_shift
         self.total = total[..., None]

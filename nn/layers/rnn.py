@@ -123,14 +123,15 @@ class _RNNBase(Module):
             for direction in range(directions):
                 index = layer * directions + direction
                 weight_ih, weight_hh, bias_ih, bias_hh = self._params(index)
-                projected = F.linear(x, weight_ih, bias_ih)  # every step's input projection in one GEMM
                 if self.mode == "LSTM":  # the whole time loop is one fused op
-                    if bias_hh is not None:
-                        projected = projected + bias_hh
+                    # both biases go into the input projection's GEMM output: one (4H,) add, not a pass over it
+                    bias = bias_hh if bias_ih is None else (bias_ih if bias_hh is None else bias_ih + bias_hh)
+                    projected = F.linear(x, weight_ih, bias)  # every step's input projection in one GEMM
                     out, h_n, c_n = lstm_sequence(projected, *(s[index] for s in initial), weight_hh, bool(direction))
                     outputs.append(out)
                     finals.append((h_n, c_n))
                     continue
+                projected = F.linear(x, weight_ih, bias_ih)  # every step's input projection in one GEMM
                 if self.mode == "GRU":  # so is the GRU's
                     if bias_hh is None:
                         bias_hh = mg.zeros(weight_hh.shape[0], dtype=x.dtype, device=x.device)

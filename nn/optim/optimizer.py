@@ -1,5 +1,12 @@
 """Optimizer: parameter groups with their own options, per-parameter state, and state_dict in
-PyTorch's layout (parameters named by their position across the groups)."""
+PyTorch's layout (parameters named by their position across the groups).
+
+The foreach step (PyTorch's ``foreach=True``) updates a whole group in a few array ops: at the
+first step each group's parameters are copied into one flat array per (dtype, device) and each
+Parameter's ``data`` becomes a view into it; the optimizer state (momentum buffers, moments) lives
+in flat arrays of the same layout, and ``state[p]`` holds views into them, so state_dict stays
+per parameter. The update itself is the subclass's ``_update`` called on the flat arrays: one
+formula for both paths, elementwise, so both give the same bits."""
 
 from __future__ import annotations
 
@@ -11,12 +18,17 @@ from minigrad.tensor import Tensor
 
 
 class Optimizer:
-    """Subclasses define ``defaults`` checks and ``_update(p, grad, state, group)`` on raw arrays."""
+    """Subclasses define ``defaults`` checks and ``_update(p, grad, state, group)`` on raw arrays:
+    elementwise array math, the same for one parameter or a flat run of them.
+
+    ``defaults["foreach"]``: True updates each group through flat buffers, False one parameter at
+    a time, None picks: flat for groups of more than one parameter (what pays, measured)."""
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
         self.state: dict = {}  # Parameter -> {name: array or number}
         self.param_groups: list = []
+        self._flat: dict = {}  # id(group) -> (its parameters' ids, its _FlatBuckets), made at the first foreach step
         groups = list(params) if not isinstance(params, Tensor) else None
         if groups is None:
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or dicts, got a Tensor")
@@ -69,6 +81,10 @@ class Optimizer:
             with mg.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            if self._uses_foreach(group):
+                for bucket in self._buckets(group):
+                    self._step_flat(bucket, group)
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -78,6 +94,71 @@ class Optimizer:
                 self._update(p.data, grad, self.state.setdefault(p, {}), group)
                 p._bump_version()  # a graph that saved the old value must not backpropagate through it
         return loss
+
+    @staticmethod
+    def _uses_foreach(group: dict) -> bool:
+        foreach = group.get("foreach")
+        return len(group["params"]) > 1 if foreach is None else foreach
+
+    def _buckets(self, group: dict) -> list:
+        """The group's flat buckets, made again when a parameter's array or state was replaced
+        since they were made (``p.data = ...``, ``module.to(...)``, ``load_state_dict``)."""
+        params = group["params"]
+        ids, buckets = self._flat.get(id(group), (None, None))
+        if ids != tuple(map(id, params)) or not all(b.is_current(self.state) for b in buckets):
+            kinds: dict = {}  # (dtype, device) -> the group's parameters of that kind, in order
+            for p in params:
+                kinds.setdefault((p.dtype, backend.device_of(p.data)), []).append(p)
+            buckets = [_FlatBucket(ps, self.state) for ps in kinds.values()]
+            self._flat[id(group)] = (tuple(map(id, params)), buckets)
+        return buckets
+
+    def _step_flat(self, bucket: _FlatBucket, group: dict) -> None:
+        """Update the bucket's parameters run by run: a run is a stretch of neighbouring parameters
+        that have a gradient and the same kind of state (the same step count, the same buffers),
+        so one ``_update`` on their part of the flat arrays does what one per parameter would. A
+        parameter of more than ``_GATHER_MAX`` elements is a run of its own: copying its gradient
+        into the flat buffer would cost more than the calls it saves."""
+        params, start = bucket.params, 0
+        small = [p.data.size <= _GATHER_MAX for p in params]
+        while start < len(params):
+            kind = _state_kind(params[start], self.state)
+            stop = start + 1
+            while stop < len(params) and small[start] and small[stop] and _state_kind(params[stop], self.state) == kind:
+                stop += 1
+            if kind is not None:
+                self._update_run(bucket, group, start, stop)
+            start = stop
+
+    def _update_run(self, bucket: _FlatBucket, group: dict, start: int, stop: int) -> None:
+        """``_update`` on parameters start..stop as one flat array, cut in chunks small enough
+        that the update's temporaries stay in cache (elementwise: the chunks change no bits)."""
+        params = bucket.params[start:stop]
+        a, b = bucket.offsets[start], bucket.offsets[stop]
+        if stop - start == 1:
+            grad = params[0].grad.data.reshape(-1)
+        else:
+            grad = backend.array_module(bucket.param).concatenate([p.grad.data.reshape(-1) for p in params])
+        before = self.state.get(params[0], {})
+        made = set()  # the state arrays this step makes (at a parameter's first step)
+        for lo in range(a, max(b, a + 1), _CHUNK):
+            hi = min(lo + _CHUNK, b)
+            chunk_grad = -grad[lo - a : hi - a] if group.get("maximize") else grad[lo - a : hi - a]
+            given = {name: bucket.state[name][lo:hi] if backend.is_array(v) else v for name, v in before.items()}
+            state = dict(given)
+            self._update(bucket.param[lo:hi], chunk_grad, state, group)
+            for name, value in state.items():
+                if backend.is_array(value) and value is not given.get(name):
+                    bucket.write(name, value, lo, hi)
+                    made.add(name)
+        for i, p in enumerate(params, start):
+            mine = self.state.setdefault(p, {})
+            for name, value in state.items():
+                if name in made:
+                    mine[name] = bucket.view(name, i)
+                elif not backend.is_array(value):
+                    mine[name] = value  # the step count: the same out of every chunk
+            p._bump_version()  # a graph that saved the old value must not backpropagate through it
 
     def _update(self, param, grad, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -126,7 +207,7 @@ class Optimizer:
             for name, value in values.items():
                 if isinstance(value, Tensor) or backend.is_array(value):
                     array = value.data if isinstance(value, Tensor) else value
-                    if array.ndim == 0:  # a step count saved as a tensor
+                    if array.ndim == 0 and (p.ndim or name == "step"):  # a step count saved as a tensor
                         value = array.item()
                     elif tuple(array.shape) != tuple(p.shape):
                         raise ValueError(
@@ -138,7 +219,7 @@ class Optimizer:
                 state[p][name] = value
         self.state = state
         for mine, theirs in zip(self.param_groups, groups):
-            mine.update({k: copy.deepcopy(v) for k, v in theirs.items() if k != "params"})
+            mine.update({k: copy.deepcopy(v) for k, v in theirs.items() if k not in ("params", "foreach")})
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -146,3 +227,67 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def _state_kind(p: Tensor, state: dict):
+    """None for a parameter without a gradient (not updated); else what its update depends on
+    besides its arrays: the step count and which buffers it has."""
+    if p.grad is None:
+        return None
+    return tuple((name, None if backend.is_array(value) else value) for name, value in state.get(p, {}).items())
+
+
+_CHUNK = 1 << 15  # elements per flat update: an Adam step's dozen temporaries of this size stay in cache
+_GATHER_MAX = 1 << 11  # elements: larger parameters update alone (benchmarks/optimizer_step.py)
+
+
+class _FlatBucket:
+    """Parameters of one dtype and device stored as views into one flat array ``param``, their
+    state arrays as views into one flat array per state name; parameter i is
+    ``param[offsets[i]:offsets[i + 1]]``."""
+
+    def __init__(self, params: list, state: dict):
+        xp = backend.array_module(params[0].data)
+        self.params = params
+        self.offsets = [0]
+        for p in params:
+            self.offsets.append(self.offsets[-1] + p.data.size)
+        self.param = xp.empty(self.offsets[-1], dtype=params[0].dtype)
+        self.views = []
+        for p, a, b in zip(params, self.offsets, self.offsets[1:]):
+            self.param[a:b] = p.data.reshape(-1)
+            p.data = self.param[a:b].reshape(p.shape)
+            self.views.append(p.data)
+        self.state: dict = {}  # state name -> flat array like param
+        self.state_views: list = [{} for _ in params]  # per parameter: state name -> its view
+        for i, p in enumerate(params):
+            mine = state.get(p, {})
+            for name, value in mine.items():
+                if backend.is_array(value):
+                    self.write(name, value, self.offsets[i], self.offsets[i + 1])
+                    mine[name] = self.view(name, i)
+
+    def write(self, name: str, values, lo: int, hi: int) -> None:
+        """Copy ``values`` into elements lo..hi of the flat array of state ``name`` (made at the
+        first write; the values themselves when they cover the whole bucket)."""
+        if name not in self.state:
+            whole = lo == 0 and hi == self.param.size and values.dtype == self.param.dtype and values.ndim == 1
+            self.state[name] = values if whole else backend.array_module(self.param).zeros_like(self.param)
+        if values is not self.state[name]:
+            self.state[name][lo:hi] = values.reshape(-1)
+
+    def view(self, name: str, i: int):
+        """Parameter i's part of the flat array of state ``name``, shaped as the parameter."""
+        view = self.state[name][self.offsets[i] : self.offsets[i + 1]].reshape(self.params[i].shape)
+        self.state_views[i][name] = view
+        return view
+
+    def is_current(self, state: dict) -> bool:
+        """Whether every parameter's array and state arrays are still the views handed out."""
+        for p, view, views in zip(self.params, self.views, self.state_views):
+            if p.data is not view:
+                return False
+            for name, value in state.get(p, {}).items():
+                if backend.is_array(value) and value is not views.get(name):
+                    return False
+        return True

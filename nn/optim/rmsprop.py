@@ -10,7 +10,17 @@ class RMSprop(Optimizer):
     """s = alpha s + (1 - alpha) g^2; p -= lr * g / (sqrt(s - mean(g)^2 if centered else s) + eps)."""
 
     def __init__(
-        self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        maximize=False,
+        *,
+        foreach=None,
     ):
         for name, value in (("alpha", alpha), ("epsilon", eps), ("momentum", momentum)):
             if value < 0:
@@ -25,6 +35,7 @@ class RMSprop(Optimizer):
                 momentum=momentum,
                 centered=centered,
                 maximize=maximize,
+                foreach=foreach,
             ),
         )
 

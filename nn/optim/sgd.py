@@ -10,7 +10,18 @@ class SGD(Optimizer):
     """g = grad + weight_decay * p; b = momentum * b + (1 - dampening) * g (b = g at the first step);
     p -= lr * (g + momentum * b if nesterov else b)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0.0,
+        dampening=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        maximize=False,
+        *,
+        foreach=None,
+    ):
         if momentum < 0:
             raise ValueError(f"SGD: Invalid momentum value: {momentum}")
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -24,6 +35,7 @@ class SGD(Optimizer):
                 weight_decay=weight_decay,
                 nesterov=nesterov,
                 maximize=maximize,
+                foreach=foreach,
             ),
         )
 
