@@ -174,14 +174,16 @@ def test_float32_error_on_the_resnet_layers(channels, size):
 
 
 def test_where_it_runs_unforced():
-    """On one CPU thread from 32 channels and 1024 output tiles; not with more threads, nor on float16."""
+    """Forward on one CPU thread from 32 channels and 1024 output tiles; not with more threads, nor
+    on float16, nor for the weight gradient."""
     geometry = Geometry((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (16, 16), (16, 16))
 
-    def takes_it(n=16, channels=32, out_channels=32, dtype="float32", geometry=geometry):
-        return conv._winograd(geometry, np.zeros((n, channels, 16, 16), dtype=dtype), out_channels)
+    def takes_it(n=16, channels=32, out_channels=32, dtype="float32", geometry=geometry, weight_grad=False):
+        return conv._winograd(geometry, np.zeros((n, channels, 16, 16), dtype=dtype), out_channels, weight_grad)
 
     with every_kernel_split(threads=1):
         assert takes_it()
+        assert not takes_it(weight_grad=True)  # measured slower than im2col
         assert not takes_it(channels=16) and not takes_it(out_channels=16)
         assert not takes_it(n=15)  # 960 tiles
         assert not takes_it(dtype="float16")

@@ -15,16 +15,16 @@ The kernels: the general path is a strided window view of the padded input, copi
 into GEMM columns (im2col), and one batched GEMM over the groups; the input gradient
 multiplies back into columns and adds them into place at each kernel offset (col2im). The
 depthwise path (groups == input channels) multiplies and accumulates over the kernel
-offsets instead, never forming a block-diagonal GEMM. The weight gradient of an ungrouped
-stride-1 convolution needs no im2col either: one GEMM per kernel offset, on shifted 2-D views of
-the flat, channel-major padded input (``_weight_by_shifts``); its input gradient is a forward
-convolution with the flipped kernel (``_flipped``), cheaper than col2im where it has no more
+offsets instead, never forming a block-diagonal GEMM. The weight gradient is one GEMM of the
+columns with the output gradient. The input gradient of an ungrouped stride-1 convolution is a
+forward convolution with the flipped kernel (``_flipped``), cheaper than col2im where it has no more
 output than input channels. A 1x1 stride-1 convolution is a matrix product per image in all
 three directions (``_pointwise``). A 3x3, stride-1, dilation-1, ungrouped float32/float64
 convolution with at least 32 input and output channels and 4096 output pixels in the batch, on
-one CPU thread, runs as Winograd F(2x2, 3x3) instead, forward and weight gradient (so the input
-gradient too, through the flipped forward convolution): 16 GEMMs over transformed 4x4 tiles in
-place of one over 3x3 windows, 2.25 times fewer multiplies (see the Winograd section below).
+one CPU thread, runs forward as Winograd F(2x2, 3x3) instead (so does its input gradient, through
+the flipped forward convolution): 16 GEMMs over transformed 4x4 tiles in place of one over 3x3
+windows, 2.25 times fewer multiplies (see the Winograd section below). Its weight gradient
+(written too, and tested) runs only when ``_WINOGRAD`` forces it: im2col measured faster there.
 The copies and the col2im adds are split over the CPU threads (``backend.parallel``). conv1d
 runs as conv2d over (1, L).
 """
@@ -187,42 +187,12 @@ def convolve_weight(x, g, geometry: Geometry):
         g_rows = g.reshape(n, groups, out_channels // groups, -1)
         x_columns = x.reshape(n, groups, channels // groups, -1).swapaxes(2, 3)
         return (g_rows @ x_columns).sum(axis=0).reshape(out_channels, channels // groups, 1, 1)
-    if _winograd(geometry, x, out_channels):
+    if _winograd(geometry, x, out_channels, weight_grad=True):
         return _winograd_weight(x, g, geometry)
-    if groups == 1 and geometry.stride == (1, 1):
-        return _weight_by_shifts(x, g, geometry)
-    columns = _columns(x, geometry)
-    out = _group_major(g, geometry.groups) @ columns.transpose(0, 2, 1)  # (G, O/G, C/G*kh*kw)
-    return out.reshape(out_channels, channels // geometry.groups, *geometry.kernel)
-
-
-def _weight_by_shifts(x, g, geometry: Geometry):
-    """The weight gradient of a stride-1 convolution without im2col: one GEMM per kernel offset.
-
-    Lay the padded input out channel-major and flat, ``(C, N * Hp * Wp)``, and put ``g`` on the
-    same grid (output ``(oh, ow)`` at its window's corner, zeros elsewhere). Kernel offset
-    ``(i, j)`` then reads the input shifted by ``i * dh * Wp + j * dw`` along the flat axis: a plain
-    2-D slice, so ``grad_w[:, :, i, j] = g_grid @ x_flat[:, shift:shift + L].T`` needs no copy."""
-    xp = array_module(x)
-    n, channels, height, width = x.shape
-    out_channels = g.shape[1]
-    (kh, kw), (dh, dw), (oh, ow) = geometry.kernel, geometry.dilation, geometry.out_size
-    top, _, left, _ = geometry.padding
-    hp, wp = geometry.padded_size
-    length = n * hp * wp
-    tail = (kh - 1) * dh * wp + (kw - 1) * dw  # the last shift reads this far past the grid
-    x_flat = xp.zeros((channels, length + tail), dtype=x.dtype)
-    x_grid = x_flat[:, :length].reshape(channels, n, hp, wp)
-    backend.assign(x_grid[:, :, top : top + height, left : left + width], x.transpose(1, 0, 2, 3))
-    g_grid = xp.zeros((out_channels, n, hp, wp), dtype=g.dtype)
-    backend.assign(g_grid[:, :, :oh, :ow], g.transpose(1, 0, 2, 3))
-    g_grid = g_grid.reshape(out_channels, length)
-    out = xp.empty((out_channels, channels, kh, kw), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            shift = i * dh * wp + j * dw
-            out[:, :, i, j] = g_grid @ x_flat[:, shift : shift + length].T
-    return out
+    # (G, C/G*kh*kw, L) @ (G, L, O/G): the long axis L = N*OH*OW inside, the wide one outside
+    # (faster in OpenBLAS than the transposed product, (G, O/G, L) @ (G, L, C/G*kh*kw))
+    out = _columns(x, geometry) @ _group_major(g, groups).transpose(0, 2, 1)
+    return backend.contiguous_copy(out.transpose(0, 2, 1)).reshape(out_channels, channels // groups, *geometry.kernel)
 
 
 # ----------------------------------------------------------------- Winograd F(2x2, 3x3)
@@ -255,9 +225,11 @@ _WINOGRAD_MIN_TILES = 1024
 _BLOCK_TILES = 1024  # tiles transformed and multiplied at once (``_row_blocks``)
 
 
-def _winograd(geometry: Geometry, x, out_channels: int) -> bool:
+def _winograd(geometry: Geometry, x, out_channels: int, weight_grad: bool = False) -> bool:
     """Whether to run Winograd on x: (N, C, H, W): a 3x3, stride-1, dilation-1, ungrouped
     float32/float64 convolution, where it pays (``_WINOGRAD``; the GPU is unmeasured: im2col there).
+    Unforced, the weight gradient never takes it: im2col's one GEMM with the long axis inside
+    measured faster on one thread and on two (11.5 against 13.7 ms at 32 channels, 32x32, batch 32).
 
     float64 takes it too: the coefficients (0, +-1, 1/2) are exact in binary and its results stay
     within about 1e-15 (relative) of im2col's. float16 is left on im2col, not measured here: its
@@ -267,6 +239,8 @@ def _winograd(geometry: Geometry, x, out_channels: int) -> bool:
         return False
     if _WINOGRAD is not None:
         return _WINOGRAD
+    if weight_grad:
+        return False
     n, channels = x.shape[:2]
     wide = min(channels, out_channels) >= _WINOGRAD_MIN and n * math.prod(_tiles(geometry)) >= _WINOGRAD_MIN_TILES
     return wide and backend.get_num_threads() == 1 and backend.device_of(x) == "cpu"
