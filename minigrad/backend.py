@@ -561,20 +561,17 @@ def in_chunks(fn, *arrays, float64_work: bool = False, dtype=None):
     def piece(k: int) -> slice:
         return slice(k * chunk, (k + 1) * chunk)
 
-    first = fn(*(f[piece(0)] for f in flat))  # also tells the results' dtypes
-    single = not isinstance(first, tuple)
-    first = (first,) if single else first
-    outs = tuple(numpy.empty(flat[0].size, dtype=dtype or part.dtype) for part in first)
-    for out, part in zip(outs, first):
-        out[piece(0)] = part
+    probe = fn(*(f[:1] for f in flat))  # one element tells the results' dtypes
+    single = not isinstance(probe, tuple)
+    outs = tuple(numpy.empty(flat[0].size, dtype=dtype or part.dtype) for part in ((probe,) if single else probe))
 
-    def run(start, stop):  # chunks 1 + start .. stop
-        for k in range(start + 1, stop + 1):
+    def run(start, stop):  # chunks start .. stop - 1
+        for k in range(start, stop):
             parts = fn(*(f[piece(k)] for f in flat))
             for out, part in zip(outs, (parts,) if single else parts):
                 out[piece(k)] = part
 
-    parallel(run, count - 1, outs[0])
+    parallel(run, count, outs[0])
     results = tuple(out.reshape(arrays[0].shape) for out in outs)
     return results[0] if single else results
 
