@@ -351,16 +351,21 @@ class Function:
         inputs, no generators, and the single-output case (almost every op) without a loop."""
         if _autocast is not None:
             inputs = _autocast(cls, inputs)
-        arrays, needs, record = [], [], False
+        arrays, needs, edges, record = [], [], [], False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x.data)
-                need = x._requires_grad and _grad_enabled
-                needs.append(need)
-                record = record or need
+                if x._requires_grad and _grad_enabled:
+                    # where the gradient for x goes: (node or leaf, output_nr, shape, dtype)
+                    target = x if x.grad_fn is None else x.grad_fn
+                    edges.append((target, x._output_nr, x.data.shape, x.data.dtype))
+                    needs.append(True)
+                    record = True
+                    continue
             else:
                 arrays.append(x)
-                needs.append(False)
+            needs.append(False)
+            edges.append(None)
         if backend.cupy is not None and not backend.same_device(arrays):
             devices = ", ".join(backend.device_of(a) for a in arrays if backend.is_array(a))
             raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {devices}")
@@ -391,7 +396,7 @@ class Function:
 
         to_save = fn.__dict__.pop("_to_save", None)
         if record:
-            fn.next_edges = tuple([_edge(x) for x in inputs])
+            fn.next_edges = tuple(edges)
             if to_save is not None:
                 fn._saved = tuple([_pack(a, inputs, arrays, raw, results) for a in to_save])
         if _anomaly_enabled:
@@ -412,14 +417,6 @@ def _as_output(data, inputs, exact_dtype):
         if not any(isinstance(x, Tensor) and x.data.dtype is _FLOAT64 for x in inputs):
             data = data.astype(backend.get_default_dtype())
     return data
-
-
-def _edge(x):
-    """Where the gradient for input ``x`` goes: (node or leaf, output_nr, shape, dtype)."""
-    if not isinstance(x, Tensor) or not x._requires_grad:
-        return None
-    target = x.grad_fn if x.grad_fn is not None else x
-    return (target, x._output_nr, x.data.shape, x.data.dtype)
 
 
 def _pack(array, inputs, arrays, raw_outputs, results):
