@@ -23,7 +23,7 @@ from tests import test_ops
 from tests.op_db import OPS
 
 # every op whose kernel calls backend.parallel (directly or through col2im, contiguous_copy,
-# elementwise, softmax_rows or the row norms) or backend.in_chunks
+# elementwise or softmax_rows) or backend.in_chunks
 SPLIT = {
     "conv1d",
     "conv2d",
@@ -44,8 +44,6 @@ SPLIT = {
     "relu",
     "softmax",
     "cross_entropy",
-    "layer_norm",
-    "rms_norm",
 }
 _SPLIT_OPS = [pytest.param(info, id=info.name) for info in OPS if info.name in SPLIT]
 

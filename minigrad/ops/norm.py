@@ -279,89 +279,7 @@ class SyncBatchNorm(Function):
         )
 
 
-class _RowNormalization(_Normalization):
-    """layer_norm and rms_norm: statistics over each row of the normalised (trailing) dims, weight
-    and bias per column. On a ``(R, K)`` view, the rows go in cache-sized blocks shared out over
-    the threads (``backend.parallel``), so each block's passes (mean, centre, variance, scale,
-    affine; in backward the projection and the centring of the gradient) read it from cache."""
-
-    def forward(self, x, weight, bias, view, axes, param_shape, eps, stats=None):
-        self.by_rows = x.size > 0
-        if not self.by_rows:
-            return super().forward(x, weight, bias, view, axes, param_shape, eps, stats)
-        xp = array_module(x)
-        self.view, self.axes, self.param_shape, self.eps, self.stats = view, axes, param_shape, eps, stats
-        rows = x.reshape(-1, math.prod(param_shape))  # (R, K)
-        out = xp.empty(rows.shape, dtype=x.dtype)
-        mean = xp.empty((rows.shape[0], 1), dtype=x.dtype) if self.centered else None
-        rstd = xp.empty((rows.shape[0], 1), dtype=x.dtype)
-        w = None if weight is None else weight.reshape(-1)
-        b = None if bias is None else bias.reshape(-1)
-
-        def normalize(start, stop):
-            part, o = rows[start:stop], out[start:stop]
-            if self.centered:
-                mean[start:stop] = part.mean(axis=1, keepdims=True)
-                xp.subtract(part, mean[start:stop], out=o)
-            else:
-                o[...] = part
-            r = xp.square(o).mean(axis=1, keepdims=True)  # the variance
-            r += eps
-            xp.sqrt(r, out=r)
-            xp.reciprocal(r, out=r)
-            rstd[start:stop] = r
-            o *= r
-            if w is not None:
-                o *= w
-            if b is not None:
-                o += b
-
-        backend.parallel(normalize, rows.shape[0], rows, cache_blocks=True)
-        self.mean, self.rstd = mean, rstd
-        self.save_for_backward(x, weight, bias)
-        return out.reshape(x.shape)
-
-    def backward(self, grad):
-        x, weight, bias = self.saved_tensors
-        if is_grad_enabled() or not self.by_rows:
-            return super().backward(grad)
-        xp = array_module(x.data)
-        need_x, need_weight, need_bias = self.needs_input_grad
-        g = grad.data.reshape(self.rstd.shape[0], -1)  # (R, K)
-        rows = x.data.reshape(g.shape)
-        xhat = xp.empty_like(g)
-        grad_x = xp.empty_like(g) if need_x else None
-        w = None if weight is None else weight.data.reshape(-1)
-
-        def gradients(start, stop):
-            h = xhat[start:stop]
-            if self.centered:
-                xp.subtract(rows[start:stop], self.mean[start:stop], out=h)
-            else:
-                h[...] = rows[start:stop]
-            h *= self.rstd[start:stop]
-            if not need_x:
-                return
-            d = grad_x[start:stop]  # d loss / d xhat, then d loss / d x
-            if w is None:
-                d[...] = g[start:stop]
-            else:
-                xp.multiply(g[start:stop], w, out=d)
-            d -= h * (d * h).mean(axis=1, keepdims=True)
-            if self.centered:
-                d -= d.mean(axis=1, keepdims=True)
-            d *= self.rstd[start:stop]
-
-        backend.parallel(gradients, g.shape[0], g, cache_blocks=True)
-        wrap = Tensor._make
-        return (
-            wrap(grad_x.reshape(x.shape)) if need_x else None,
-            wrap((g * xhat).sum(axis=0).reshape(weight.shape)) if need_weight else None,
-            wrap(g.sum(axis=0).reshape(bias.shape)) if need_bias else None,
-        )
-
-
-class LayerNorm(_RowNormalization):
+class LayerNorm(_Normalization):
     pass
 
 
@@ -369,7 +287,7 @@ class GroupNorm(_Normalization):
     pass
 
 
-class RmsNorm(_RowNormalization):
+class RmsNorm(_Normalization):
     centered = False
 
 
