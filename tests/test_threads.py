@@ -44,6 +44,7 @@ SPLIT = {
     "relu",
     "softmax",
     "cross_entropy",
+    "scaled_dot_product_attention",
 }
 _SPLIT_OPS = [pytest.param(info, id=info.name) for info in OPS if info.name in SPLIT]
 

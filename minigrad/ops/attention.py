@@ -15,7 +15,7 @@ from minigrad.autograd import Function, backward_through, is_grad_enabled
 from minigrad.backend import array_module
 from minigrad.ops.dropout import keep_mask
 from minigrad.ops.elementwise import where
-from minigrad.ops.loss import softmax
+from minigrad.ops.loss import softmax, softmax_rows
 from minigrad.tensor import Tensor
 
 
@@ -46,17 +46,20 @@ class ScaledDotProductAttention(Function):
                 scores += mask
             else:  # the mask has batch dims that q and k lack
                 scores = scores + mask
-        top = scores.max(axis=-1, keepdims=True)
-        dead = ~xp.isfinite(top)  # every key masked: a zero row, not NaN
-        any_dead = dead.any()
-        if any_dead:
-            top[dead] = 0
-        scores -= top
-        probs = xp.exp(scores, out=scores)
-        total = probs.sum(axis=-1, keepdims=True)
-        if any_dead:
-            total[dead] = 1
-        probs /= total
+        if mask is None:  # no key masked: the softmax in cache-sized blocks of rows over the threads
+            probs = softmax_rows(scores)[0]
+        else:
+            top = scores.max(axis=-1, keepdims=True)
+            dead = ~xp.isfinite(top)  # every key masked: a zero row, not NaN
+            any_dead = dead.any()
+            if any_dead:
+                top[dead] = 0
+            scores -= top
+            probs = xp.exp(scores, out=scores)
+            total = probs.sum(axis=-1, keepdims=True)
+            if any_dead:
+                total[dead] = 1
+            probs /= total
         self.probs = probs
         self.save_for_backward(query, key, value, mask)
         if dropout_mask is not None:
