@@ -182,6 +182,41 @@ def test_non_leaf_hook_and_retain_grad():
     np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * 2 * y.detach().cpu().numpy() * 0.5)
 
 
+def test_a_hook_that_returns_a_non_tensor_is_named():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    y.register_hook(lambda g: g.cpu().numpy())
+    with pytest.raises(TypeError, match="hook on Mul returned a ndarray, expected a Tensor"):
+        (y * y).sum().backward()
+
+
+class _HalfSquare(mg.Function):
+    """x^2 / 2 of a 0-d input, whose array backward returns a plain number where the gradient is 0."""
+
+    array_backward = True
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * x / 2
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return 0.0 if float(x) == 0 else grad * x
+
+
+def test_an_array_backward_may_return_a_number():
+    """Without create_graph, gradients travel as raw arrays: a number from an op's backward still
+    reaches the leaf as a 0-d array of the leaf's dtype and device; with create_graph as a Tensor."""
+    for value, expected in ((3.0, 3.0), (0.0, 0.0)):
+        x = leaf(value)
+        _HalfSquare.apply(x).backward()
+        assert x.grad.shape == () and x.grad.dtype == x.dtype and x.grad.device == x.device
+        assert float(x.grad) == expected
+    x = leaf(3.0)
+    (g,) = mg.grad(_HalfSquare.apply(x) * 2, [x], create_graph=True)
+    assert float(g) == 6.0
+
+
 # ----------------------------------------------------------------- mg.grad, double backward
 def test_grad_returns_gradients_without_touching_dot_grad():
     x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])

@@ -199,7 +199,7 @@ def _check_forward(fn, inputs, outputs) -> None:
 
 def _check_backward(node, input_grads) -> None:
     for i, g in enumerate(input_grads):
-        bad = None if g is None else _non_finite(g.data)
+        bad = None if g is None else _non_finite(g.data if isinstance(g, Tensor) else g)
         if bad is not None:
             stack = node.__dict__.get("_anomaly_stack")
             where = (
@@ -635,7 +635,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
             if capture is None and id(t) in _post_accumulate_hooks:
                 _post_accumulate(t)
         else:
-            _accumulate(buffers, t.grad_fn, t._output_nr, g)
+            _accumulate(buffers, t.grad_fn, t._output_nr, g if create_graph else g.data)
 
     needed = _needed_nodes(order, capture_keys) if capture_keys is not None else None
     pending = _pending_leaves(order) if capture is None and _post_accumulate_hooks else None
@@ -651,11 +651,11 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
             if grads is not None:
                 hooks = node.__dict__.get("pre_hooks")
                 if hooks:
-                    grads = _run_hooks(hooks, grads)
+                    grads = _run_hooks(node, hooks, grads, create_graph)
                 if capture_keys is not None:
                     for nr, g in enumerate(grads):
                         if (node, nr) in capture_keys and g is not None:
-                            captured[(node, nr)] = g
+                            captured[(node, nr)] = g if create_graph else Tensor._make(g)
                 if needed is None or node in needed:
                     args = (grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly, pending)
                     if _profiler is None:
@@ -677,26 +677,23 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
 
 
 def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed_out, anomaly, pending):
-    """Call one node's backward and route each input's gradient along its edge."""
-    if create_graph or not node.array_backward:
+    """Call one node's backward and route each input's gradient along its edge.
+
+    A recorded backward (``create_graph=True``) passes Tensors from node to node. Otherwise the
+    gradients travel as raw arrays: an ``array_backward`` node takes and returns them as they are,
+    any other node gets them wrapped in Tensors for its formula, and a leaf's ``.grad`` is the
+    one Tensor made at the end of the edge."""
+    if create_graph:
         input_grads = node.backward(*grads)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
-    else:
+    elif node.array_backward:
         node._on_arrays = True
-        like = None
-        for g in grads:
-            if g is not None:
-                like = g.data
-                break
-        arrays = node.backward(*[None if g is None else g.data for g in grads])
-        if type(arrays) is not tuple:
-            arrays = (arrays,)
-        input_grads = []
-        for a in arrays:
-            if a is not None and type(a) is not _NDARRAY and not backend.is_array(a):
-                a = backend.array_module(like).asarray(a)  # a NumPy scalar
-            input_grads.append(None if a is None else Tensor._make(a))
+        arrays = node.backward(*grads)
+        input_grads = arrays if type(arrays) is tuple else (arrays,)
+    else:
+        out = node.backward(*[None if g is None else Tensor._make(g) for g in grads])
+        input_grads = tuple(None if g is None else _unwrap(g, node) for g in (out if type(out) is tuple else (out,)))
     if anomaly[0] and anomaly[1]:
         _check_backward(node, input_grads)
     edges = node.next_edges
@@ -706,14 +703,34 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
         if edge is None or g is None:
             continue
         target, nr, shape, dtype = edge
-        if type(g) is not Tensor or g.data.shape != shape or g.data.dtype != dtype:
-            g = _conform(g, shape, dtype, node)
+        if create_graph:
+            if type(g) is not Tensor or g.data.shape != shape or g.data.dtype != dtype:
+                g = _conform(g, shape, dtype, node)
+        elif type(g) is not _NDARRAY or g.shape != shape or g.dtype != dtype:
+            g = _conform_array(g, shape, dtype, node, grads)
         if isinstance(target, Function):
             _accumulate(buffers, target, nr, g)
         else:
-            _deliver_to_leaf(target, g, create_graph, capture_keys, captured, handed_out)
+            leaf_grad = g if create_graph else Tensor._make(g)
+            _deliver_to_leaf(target, leaf_grad, create_graph, capture_keys, captured, handed_out)
             if pending and id(target) in pending:
                 pending[id(target)][2] = True
+
+
+def _conform_array(g, shape, dtype, node, grads):
+    """``_conform`` for a raw gradient; a NumPy scalar or a number becomes an array first, on
+    the device of the gradients the node was given."""
+    if not backend.is_array(g):
+        g = backend.array_module(next(x for x in grads if x is not None)).asarray(g)
+    return _conform(Tensor._make(g), shape, dtype, node).data
+
+
+def _unwrap(g, node, source="") -> object:
+    """The array of a gradient that a Tensor formula (or a hook on ``node``) returned."""
+    if not isinstance(g, Tensor):
+        where = f"{source} {node.name}" if source else f"{node.name}.backward"
+        raise TypeError(f"{where} returned a {type(g).__name__}, expected a Tensor")
+    return g.data
 
 
 def _accumulate(buffers, node, nr, g):
@@ -741,8 +758,9 @@ def _needed_nodes(order, capture_keys):
     return needed
 
 
-def _run_hooks(hooks, grads):
-    grads = list(grads)
+def _run_hooks(node, hooks, grads, create_graph):
+    """A node's pre-hooks on the gradients of its outputs (Tensors for the hooks, whatever the pass carries)."""
+    grads = [g if create_graph or g is None else Tensor._make(g) for g in grads]
     for nr, fns in hooks.items():
         # retain_grad's hook runs last, so .grad shows what the other hooks made of it
         for fn in sorted(fns, key=lambda f: getattr(f, "retains_grad", False)):
@@ -750,7 +768,7 @@ def _run_hooks(hooks, grads):
                 replaced = fn(grads[nr])
                 if replaced is not None:
                     grads[nr] = replaced
-    return grads
+    return grads if create_graph else [None if g is None else _unwrap(g, node, "a hook on") for g in grads]
 
 
 def _conform(g, shape, dtype, node):

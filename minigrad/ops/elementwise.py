@@ -18,6 +18,8 @@ _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 # ------------------------------------------------------------------------ arithmetic
 class Add(Function):
+    array_backward = True
+
     def forward(self, a, b):
         return a + b
 
