@@ -121,6 +121,9 @@ def convolve_transpose(g, weight, geometry: Geometry):
     n, channels = g.shape[0], weight.shape[1] * geometry.groups
     if _depthwise(channels, geometry):
         kernel = weight.reshape(channels, -1, *geometry.kernel)
+        flipped = _flipped(geometry)
+        if kernel.shape[1] == 1 and flipped is not None:  # a depthwise convolution itself, kernel flipped
+            return convolve(g, weight[:, :, ::-1, ::-1], flipped)
         if kernel.shape[1] == 1:  # one output channel per input channel: a plain product
 
             def piece(i, j, part):
@@ -138,7 +141,7 @@ def convolve_transpose(g, weight, geometry: Geometry):
     kernel = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
     if _pointwise(geometry):
         return (kernel @ g.reshape(n, groups, weight.shape[0] // groups, -1)).reshape(n, channels, *geometry.in_size)
-    flipped = _flipped(geometry)
+    flipped = _flipped(geometry) if groups == 1 else None
     if flipped is not None and weight.shape[0] <= channels:  # its im2col copies O * kh * kw rows
         return convolve(g, weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], flipped)
     columns = (kernel @ _group_major(g, groups)).reshape(channels, *geometry.kernel, n, *geometry.out_size)
@@ -147,11 +150,11 @@ def convolve_transpose(g, weight, geometry: Geometry):
 
 
 def _flipped(geometry: Geometry) -> Geometry | None:
-    """The input gradient of an ungrouped stride-1 convolution is itself one: ``g`` convolved
-    with the kernel flipped in space (and in/out channels swapped), padded before by ``(k - 1) * d``
-    less the forward padding. That geometry, or None where it does not apply (strided, grouped,
-    or padded past the kernel's reach)."""
-    if geometry.groups != 1 or geometry.stride != (1, 1):
+    """The input gradient of a stride-1 convolution is itself one: ``g`` convolved with the kernel
+    flipped in space (and, in each group, in/out channels swapped), padded before by ``(k - 1) * d``
+    less the forward padding. That geometry (same groups), or None where it does not apply
+    (strided, or padded past the kernel's reach)."""
+    if geometry.stride != (1, 1):
         return None
     (kh, kw), (dh, dw) = geometry.kernel, geometry.dilation
     top, _, left, _ = geometry.padding
@@ -162,7 +165,9 @@ def _flipped(geometry: Geometry) -> Geometry | None:
     padding = (before[0], height - oh + top, before[1], width - ow + left)
     if min(padding) < 0:
         return None
-    return Geometry(geometry.kernel, (1, 1), padding, geometry.dilation, geometry.out_size, geometry.in_size)
+    return Geometry(
+        geometry.kernel, (1, 1), padding, geometry.dilation, geometry.out_size, geometry.in_size, geometry.groups
+    )
 
 
 def convolve_weight(x, g, geometry: Geometry):
