@@ -87,8 +87,10 @@ def convolve(x, weight, geometry: Geometry):
     n, channels = x.shape[:2]
     out_channels, (oh, ow) = weight.shape[0], geometry.out_size
     if _depthwise(channels, geometry):
-        view = windows(pad(x, geometry), geometry)
         kernel = weight.reshape(channels, -1, *geometry.kernel)
+        if kernel.shape[1] == 1 and geometry.stride == (1, 1):
+            return _depthwise_by_shifts(x, kernel[:, 0], geometry)
+        view = windows(pad(x, geometry), geometry)
         out = xp.empty((n, channels, kernel.shape[1], oh, ow), dtype=x.dtype)
 
         def accumulate(start, stop):  # images start:stop, one kernel offset at a time
@@ -113,6 +115,38 @@ def convolve(x, weight, geometry: Geometry):
         return out.reshape(n, out_channels, oh, ow)
     out = weight.reshape(groups, out_channels // groups, -1) @ _columns(x, geometry)  # (G, O/G, N*OH*OW)
     return backend.contiguous_copy(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
+
+
+def _depthwise_by_shifts(x, kernel, geometry: Geometry):
+    """A stride-1 depthwise convolution with one output channel per input channel, on flat rows.
+
+    x: (N, C, H, W), kernel: (C, kh, kw) -> (N, C, OH, OW). Each padded (image, channel) plane is
+    one flat row, so kernel offset (i, j) reads a contiguous slice of it, shifted by
+    ``i * dh * Wp + j * dw``: the output comes out on an (OH, Wp) grid whose last Wp - OW columns
+    are dropped. Each pass then runs over whole rows instead of OW-long pieces of the windows."""
+    xp = array_module(x)
+    n, channels, height, width = x.shape
+    (kh, kw), (dh, dw), (oh, ow) = geometry.kernel, geometry.dilation, geometry.out_size
+    top, _, left, _ = geometry.padding
+    hp, wp = geometry.padded_size
+    rows, length = n * channels, oh * wp
+    flat = xp.zeros((rows, hp * wp + (kw - 1) * dw), dtype=x.dtype)  # the last shift reads past the grid
+    backend.assign(flat[:, : hp * wp].reshape(n, channels, hp, wp)[:, :, top : top + height, left : left + width], x)
+    weights = xp.tile(kernel.reshape(1, -1), (n, 1)).reshape(rows, kh * kw)  # each row's kernel
+    shifts = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
+    wide = xp.empty((rows, length), dtype=x.dtype)
+
+    def accumulate(start, stop):  # rows start:stop, one kernel offset at a time
+        part, total, term = slice(start, stop), wide[start:stop], None
+        xp.multiply(flat[part, :length], weights[part, :1], out=total)
+        for k, shift in enumerate(shifts[1:], 1):
+            term = xp.multiply(flat[part, shift : shift + length], weights[part, k : k + 1], out=term)
+            total += term
+
+    backend.parallel(accumulate, rows, wide, cache_blocks=True)
+    out = xp.empty((n, channels, oh, ow), dtype=x.dtype)
+    backend.assign(out, wide.reshape(n, channels, oh, wp)[..., :ow])
+    return out
 
 
 def convolve_transpose(g, weight, geometry: Geometry):
