@@ -215,6 +215,10 @@ def test_an_array_backward_may_return_a_number():
     x = leaf(3.0)
     (g,) = mg.grad(_HalfSquare.apply(x) * 2, [x], create_graph=True)
     assert float(g) == 6.0
+    with mg.autograd.detect_anomaly():  # which checks the number too
+        x = leaf(0.0)
+        _HalfSquare.apply(x).backward()
+    assert float(x.grad) == 0.0
 
 
 # ----------------------------------------------------------------- mg.grad, double backward

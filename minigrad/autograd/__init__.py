@@ -199,7 +199,8 @@ def _check_forward(fn, inputs, outputs) -> None:
 
 def _check_backward(node, input_grads) -> None:
     for i, g in enumerate(input_grads):
-        bad = None if g is None else _non_finite(g.data if isinstance(g, Tensor) else g)
+        value = g.data if isinstance(g, Tensor) else g  # raw arrays (or numbers) outside a recorded backward
+        bad = None if g is None else _non_finite(value if backend.is_array(value) else backend.numpy.asarray(value))
         if bad is not None:
             stack = node.__dict__.get("_anomaly_stack")
             where = (
