@@ -15,11 +15,13 @@ The kernels: the general path is a strided window view of the padded input, copi
 into GEMM columns (im2col), and one batched GEMM over the groups; the input gradient
 multiplies back into columns and adds them into place at each kernel offset (col2im). The
 depthwise path (groups == input channels) multiplies and accumulates over the kernel
-offsets instead, never forming a block-diagonal GEMM. The weight gradient is one GEMM of the
-columns with the output gradient. The input gradient of an ungrouped stride-1 convolution is a
-forward convolution with the flipped kernel (``_flipped``), cheaper than col2im where it has no more
-output than input channels. A 1x1 stride-1 convolution is a matrix product per image in all
-three directions (``_pointwise``). A 3x3, stride-1, dilation-1, ungrouped float32/float64
+offsets instead, never forming a block-diagonal GEMM (at stride 1 on flat rows, where each
+offset is a contiguous shifted slice: ``_depthwise_by_shifts``). The weight gradient is one GEMM
+of the columns with the output gradient. The input gradient of a stride-1 convolution is a
+forward convolution with the flipped kernel (``_flipped``), taken where it is cheaper than col2im:
+ungrouped with no more output than input channels, or depthwise with one output per input
+channel. A 1x1 stride-1 convolution is a matrix product per image in all three directions
+(``_pointwise``). A 3x3, stride-1, dilation-1, ungrouped float32/float64
 convolution with at least 32 input and output channels and 4096 output pixels in the batch, on
 one CPU thread, runs forward as Winograd F(2x2, 3x3) instead (so does its input gradient, through
 the flipped forward convolution): 16 GEMMs over transformed 4x4 tiles in place of one over 3x3
