@@ -121,12 +121,12 @@ class Optimizer:
         into the flat buffer would cost more than the calls it saves."""
         params, start = bucket.params, 0
         small = [p.data.size <= _GATHER_MAX for p in params]
+        kinds = [_state_kind(p, self.state) for p in params]
         while start < len(params):
-            kind = _state_kind(params[start], self.state)
             stop = start + 1
-            while stop < len(params) and small[start] and small[stop] and _state_kind(params[stop], self.state) == kind:
+            while stop < len(params) and small[start] and small[stop] and kinds[stop] == kinds[start]:
                 stop += 1
-            if kind is not None:
+            if kinds[start] is not None:
                 self._update_run(bucket, group, start, stop)
             start = stop
 
