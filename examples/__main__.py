@@ -7,6 +7,7 @@ Options every example takes: --device cpu|cuda, --epochs N, --quick, --plot PATH
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import sys
 
@@ -35,6 +36,12 @@ def main(argv=None) -> None:
     name, rest = argv[0], argv[1:]
     if name not in names:
         raise SystemExit(f"unknown example {name!r}; `python -m examples` lists them")
+    missing = [package for package in ("tqdm", "matplotlib") if importlib.util.find_spec(package) is None]
+    if missing:
+        raise SystemExit(
+            f"examples: {', '.join(missing)} not installed; the examples need the examples extra: "
+            "pip install -e \".[examples]\""
+        )
     importlib.import_module(f"examples.{name}").main(rest)
 
 

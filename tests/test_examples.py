@@ -162,3 +162,14 @@ def test_simclr_sweep_quick_run(capsys):
     result = main(["--quick", "--sweep"])
     assert 0 < result.value <= 1 and len(result.extra) == 5
     assert result.metric in capsys.readouterr().out
+
+
+def test_missing_examples_extra_is_named_before_anything_runs(monkeypatch):
+    import importlib.util
+
+    from examples.__main__ import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tqdm" else real(name, *a))
+    with pytest.raises(SystemExit, match=r"tqdm not installed.*\.\[examples\]"):
+        main(["basics", "--quick"])
