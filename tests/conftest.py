@@ -17,9 +17,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 if os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1":
+    from pathlib import Path
+
     from tests.cupy_standin import install
 
     install()
+    # the Python processes the tests start (MPI ranks) install it too, through its sitecustomize
+    _ROOT = Path(__file__).resolve().parents[1]
+    _PATHS = [str(_ROOT / "tests" / "cupy_standin" / "site"), str(_ROOT), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, _PATHS))
 
 import minigrad as mg  # noqa: E402 - after the stand-in, which it must import as cupy
 

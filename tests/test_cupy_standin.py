@@ -61,16 +61,38 @@ def test_crossing_is_explicit_and_values_are_checkable(cupy):
 
 def test_only_names_of_real_cupy(cupy):
     """Every public name the stand-in's modules have is in names.txt (CuPy 14.2.0): ``Generator``
-    has no ``normal`` or ``permutation``, there is no ``cupy.errstate``, and NCCL is absent."""
+    has no ``normal`` or ``permutation``, there is no ``cupy.errstate``. ``cupy.cuda.nccl``, which
+    CuPy imports only where NCCL is installed, has names of CuPy's NCCL bindings only."""
     import cupyx
 
     for namespace, module in [("cupy", cupy), ("cupy.random", cupy.random), ("cupy.cuda", cupy.cuda),
                               ("cupy.linalg", cupy.linalg), ("cupy.lib.stride_tricks", cupy.lib.stride_tricks),
                               ("cupyx", cupyx), ("cupyx.scipy.special", cupyx.scipy.special)]:  # fmt: skip
-        public = {n for n in vars(module) if not n.startswith("_")}
+        public = {n for n in vars(module) if not n.startswith("_")} - ({"nccl"} if namespace == "cupy.cuda" else set())
         assert public <= set(NAMES[namespace]), (namespace, sorted(public - set(NAMES[namespace])))
     generator = cupy.random.default_rng(0)
     assert not any(hasattr(generator, n) for n in ("normal", "permutation", "choice", "shuffle"))
-    assert not hasattr(cupy, "errstate") and not hasattr(cupy.cuda, "nccl")
+    assert not hasattr(cupy, "errstate")
+    nccl = {n for n, v in vars(cupy.cuda.nccl).items() if not n.startswith(("_", "NCCL_")) and callable(v)}
+    assert nccl == {"NcclCommunicator", "NcclError", "get_unique_id"}
     header = (pathlib.Path(cupy_standin.__file__).parent / "names.txt").read_text().splitlines()[0]
     assert "CuPy 14.2.0" in header
+
+
+def test_nccl_buffers_are_the_device_arrays_memory(cupy):
+    """The NCCL stand-in reads and writes the arrays behind ``ndarray.data.ptr``, so a wrong
+    pointer, count or dtype code gives wrong values or an error, never a silent pass."""
+    from cupy.cuda import nccl
+
+    x = cupy.arange(6, dtype=cupy.float32)
+    view = x[2:]
+    assert view.data.ptr == x.data.ptr + 2 * x.itemsize
+    assert not hasattr(np.ones(3).data, "ptr")  # a host array has no device pointer
+    memory = nccl._memory(view.data.ptr, 3, nccl.NCCL_FLOAT32)
+    assert memory.tolist() == [2.0, 3.0, 4.0]
+    memory[...] = -1
+    assert x.tolist() == [0.0, 1.0, -1.0, -1.0, -1.0, 5.0]
+    assert nccl._memory(x.data.ptr, 3, nccl.NCCL_FLOAT64).tolist() != x.tolist()[:3]  # the wrong type reads garbage
+    for pointer, datatype in ((x.data.ptr, 99), (None, nccl.NCCL_FLOAT32), (0, nccl.NCCL_FLOAT32)):
+        with pytest.raises(nccl.NcclError, match="ncclInvalidArgument"):
+            nccl._memory(pointer, 3, datatype)

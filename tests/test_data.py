@@ -2,7 +2,6 @@
 
 import collections
 import multiprocessing
-import os
 import time
 
 import numpy as np
@@ -235,9 +234,6 @@ def test_workers_apply_random_transforms_like_no_workers():
     assert workers == plain
 
 
-@pytest.mark.skipif(
-    os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1", reason="a spawned worker imports minigrad without the stand-in"
-)
 def test_workers_with_spawn_context():
     ds = _tensor_dataset(7)
     loader = DataLoader(ds, batch_size=3, num_workers=1, multiprocessing_context="spawn")

@@ -20,10 +20,6 @@ import minigrad as mg
 import minigrad.distributed as dist
 import nn
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1", reason="the MPI ranks import minigrad without the CuPy stand-in"
-)
-
 ROOT = Path(__file__).resolve().parents[1]
 MPIEXEC = dist.find_mpiexec()
 needs_mpi = pytest.mark.skipif(
@@ -47,7 +43,10 @@ assert world == {n}, world
 def launch(tmp_path, body: str, n: int = 2, backend: str = "mpi", timeout: float = 60) -> subprocess.CompletedProcess:
     script = tmp_path / "script.py"
     script.write_text(PRELUDE.format(backend=backend, n=n) + textwrap.dedent(body))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MINIGRAD_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, MINIGRAD_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if backend == "mpi":  # host tensors: the ranks' default device is the CPU whatever the suite's is
+        env["MINIGRAD_DEVICE"] = "cpu"
     command = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", str(script)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
@@ -81,10 +80,10 @@ def test_unknown_backend_raises():
 def test_post_accumulate_grad_hook_fires_once_with_the_whole_gradient():
     w = mg.randn(3, requires_grad=True, dtype=mg.float64)
     seen = []
-    handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.numpy().copy()))
+    handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.cpu().numpy().copy()))
     ((w * 2).sum() + (w * w).sum()).backward()
     assert len(seen) == 1
-    np.testing.assert_allclose(seen[0], 2 + 2 * w.detach().numpy())
+    np.testing.assert_allclose(seen[0], 2 + 2 * w.detach().cpu().numpy())
     handle.remove()
     (w * 3).sum().backward()
     assert len(seen) == 1
@@ -102,8 +101,8 @@ def test_sync_batchnorm_alone_is_batchnorm():
     x = mg.randn(4, 2, 4, 4, dtype=mg.float64)
     for m in (model, reference):
         m(x).pow(2).sum().backward()
-    np.testing.assert_allclose(model[0].weight.grad.numpy(), reference[0].weight.grad.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(model[1].running_var.numpy(), reference[1].running_var.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(model[0].weight.grad.cpu().numpy(), reference[0].weight.grad.cpu().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(model[1].running_var.cpu().numpy(), reference[1].running_var.cpu().numpy(), rtol=1e-12)
 
 
 def test_sync_batchnorm_gradcheck_in_float64():
@@ -362,6 +361,8 @@ def test_nccl_collectives_on_the_gpu(tmp_path):
     import cupy
 
     n = cupy.cuda.runtime.getDeviceCount()
+    if os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1":
+        n = 2  # the stand-in's NCCL lets two ranks share its one device (real NCCL does not)
     run_ok(
         tmp_path,
         """
@@ -379,7 +380,7 @@ def test_nccl_collectives_on_the_gpu(tmp_path):
         dist.reduce_scatter(out, [mg.full((2,), float(r), device="cuda") for r in range(world)])
         assert out.tolist() == [float(rank * world)] * 2, out
         try:
-            dist.all_reduce(mg.zeros(2))
+            dist.all_reduce(mg.zeros(2, device="cpu"))
         except RuntimeError as error:
             assert "backend 'nccl' moves cuda tensors, got a tensor on cpu" in str(error), error
         else:

@@ -27,7 +27,6 @@ def _falls(values) -> bool:
 # CPU's: other draws than on the CPU, after which these two short, noisy quick runs end on a
 # higher quarter of losses than they began (on the CuPy stand-in; not yet seen on a GPU).
 _NOISY_ON_THE_DEVICE = {"efficientnet", "finetune"} if os.environ.get("MINIGRAD_DEVICE") == "cuda" else set()
-_MPI = {"ddp"} if os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1" else set()  # its ranks lack the stand-in
 
 
 @pytest.mark.parametrize(
@@ -35,8 +34,6 @@ _MPI = {"ddp"} if os.environ.get("MINIGRAD_TEST_FAKE_CUPY") == "1" else set()  #
     [
         pytest.param(n, marks=pytest.mark.xfail(reason="quick-run loss noise with the GPU's draws", strict=False))
         if n in _NOISY_ON_THE_DEVICE
-        else pytest.param(n, marks=pytest.mark.skip(reason="the MPI ranks import minigrad without the CuPy stand-in"))
-        if n in _MPI
         else n
         for n in EXAMPLES
     ],

@@ -14,7 +14,7 @@ import types
 import numpy
 import scipy.special
 
-from . import cuda, random
+from . import cuda, nccl, random
 from .core import CUPY_VERSION, fill_namespace, ndarray, ufunc, wrap
 
 _HOST_TO_DEVICE = (bool, int, float, complex, list, tuple, numpy.ndarray, numpy.generic)
@@ -112,4 +112,6 @@ def install() -> None:
     modules = {"cupy": cupy, "cupy.random": random_module, "cupy.linalg": linalg, "cupy.lib": lib,
                "cupy.lib.stride_tricks": stride_tricks, "cupy.cuda": cuda_module, "cupy.cuda.runtime": cuda.runtime,
                "cupyx": cupyx, "cupyx.scipy": scipy_module, "cupyx.scipy.special": special}  # fmt: skip
+    cuda_module.nccl = nccl  # CuPy imports cupy.cuda.nccl where NCCL is installed (not in names.txt)
+    modules["cupy.cuda.nccl"] = nccl
     sys.modules.update(modules)

@@ -146,6 +146,7 @@ class ndarray:
     base = property(lambda self: None if self._array.base is None else wrap(self._array.base))
     flags = property(lambda self: Flags(self._array.flags))
     device = property(lambda self: _cuda_device())
+    data = property(lambda self: MemoryPointer(self._array))
 
     # ------------------------------------------------------------ crossing to the host
     def get(self, stream=None, order="C", out=None, blocking=True):
@@ -218,6 +219,16 @@ class ndarray:
 
     def __sizeof__(self):
         return object.__sizeof__(self)
+
+
+class MemoryPointer:
+    """``ndarray.data``: where the array's first element is (``ptr``, an int address, as NCCL
+    and CUDA calls take it); here the address of the wrapped NumPy array's first element."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, array: numpy.ndarray):
+        self.ptr = array.__array_interface__["data"][0]
 
 
 class Flags:

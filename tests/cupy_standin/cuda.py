@@ -1,5 +1,5 @@
-"""``cupy.cuda``: one device (0) with a null stream; ``runtime.getDeviceCount()`` is 1. NCCL is
-absent, as in a CuPy installed without it."""
+"""``cupy.cuda``: one device (0) with a null stream; ``runtime.getDeviceCount()`` is 1. NCCL's
+bindings, ``cupy.cuda.nccl``, are in nccl.py (collectives carried over MPI)."""
 
 import types
 
@@ -35,6 +35,7 @@ class Device:
 class Stream:
     def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
         self.null = null
+        self.ptr = 0 if null else id(self)  # cudaStream_t: 0 is the null (default) stream
 
     def __enter__(self):
         return self
