@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     if missing:
         raise SystemExit(
             f"examples: {', '.join(missing)} not installed; the examples need the examples extra: "
-            "pip install -e \".[examples]\""
+            'pip install -e ".[examples]"'
         )
     importlib.import_module(f"examples.{name}").main(rest)
 
