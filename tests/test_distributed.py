@@ -129,6 +129,10 @@ def test_collectives(tmp_path):
             t = mg.tensor([1.0 + rank, -2.0 * rank, 3.0], dtype=dtype)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             assert t.tolist() == [2.0, 0.0, 3.0], t
+        for op, expected in ((dist.ReduceOp.SUM, [True, True, False]), (dist.ReduceOp.MIN, [True, False, False])):
+            t = mg.tensor([True, rank == 0, False])
+            dist.all_reduce(t, op)
+            assert t.dtype == mg.bool and t.tolist() == expected, (op, t)
         t = mg.arange(6, dtype=mg.float64).reshape(2, 3) * (rank + 1)
         dist.broadcast(t, src=1)
         assert t.tolist() == [[0, 2, 4], [6, 8, 10]], t
@@ -393,6 +397,9 @@ def test_nccl_collectives_on_the_gpu(tmp_path):
             t = mg.tensor([1.0 + rank, 2.0], dtype=dtype, device="cuda")
             dist.all_reduce(t, dist.ReduceOp.AVG)
             assert t.device == "cuda" and t.tolist() == [1 + (world - 1) / 2, 2.0], t
+        t = mg.tensor([True, rank == 0, False], device="cuda")
+        dist.all_reduce(t, dist.ReduceOp.MAX)
+        assert t.dtype == mg.bool and t.tolist() == [True, True, False], t
         t = mg.full((3,), float(rank), device="cuda")
         dist.broadcast(t, src=0)
         assert t.tolist() == [0.0] * 3
