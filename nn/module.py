@@ -215,8 +215,9 @@ class Module:
                     changed = hook(self, args, kwargs)
                     if changed is not None:
                         if not (isinstance(changed, tuple) and len(changed) == 2):
-                            raise RuntimeError(f"{type(self).__name__}: a forward pre-hook with kwargs must return "
-                                               f"None or a tuple (args, kwargs), got {type(changed).__name__}")  # fmt: skip
+                            raise RuntimeError(f"{type(self).__name__}: a forward pre-hook with kwargs must "
+                                               "return None or a tuple (args, kwargs), got "
+                                               f"{type(changed).__name__}")  # fmt: skip
                         args, kwargs = changed
                 else:
                     changed = hook(self, args)
@@ -239,7 +240,7 @@ class Module:
                         hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
                     except Exception as error:
                         warnings.warn(f"{type(self).__name__}: a forward hook with always_call=True raised "
-                                      f"{error!r}, silenced as forward had already raised")  # fmt: skip
+                                      f"{error!r}, silenced as forward had already raised", stacklevel=2)  # fmt: skip
             raise
         if backward_hooks is not None:
             result = backward_hooks.wrap_outputs(result)
