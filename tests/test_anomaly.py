@@ -1,5 +1,5 @@
-"""Anomaly mode: the first op whose output, or whose input gradient, holds NaN/inf raises, naming
-the op, the input and the user's line that created it; off by default, and nothing changes then."""
+"""Anomaly mode: the first op whose output holds NaN, or whose input gradient holds NaN/inf, raises,
+naming the op, the input and the user's line that created it; off by default, and nothing changes then."""
 
 from __future__ import annotations
 
@@ -26,9 +26,20 @@ def test_forward_names_the_input_that_carried_the_nan():
     x = mg.tensor([1.0, float("inf")])
     with (
         mg.autograd.detect_anomaly(),
-        pytest.raises(RuntimeError, match=r"Mul produced inf in output 0 \(input 0 holds inf\)"),
+        pytest.raises(RuntimeError, match=r"Mul produced nan in output 0 \(input 0 holds inf\)"),
     ):
-        x * 2
+        x * 0
+
+
+def test_inf_made_on_purpose_in_forward_is_no_anomaly():
+    """-inf masks (and log(0)) are values forward means to make: attention with a mask runs."""
+    attention = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = mg.randn(1, 3, 4, requires_grad=True)
+    causal = nn.Transformer.generate_square_subsequent_mask(3)
+    with mg.autograd.detect_anomaly():
+        attention(x, x, x, attn_mask=causal)[0].sum().backward()
+        assert mg.log(mg.tensor([0.0])).item() == float("-inf")
+    assert x.grad is not None
 
 
 def test_nan_made_only_in_backward_names_the_op():

@@ -130,8 +130,8 @@ def _set_anomaly(mode: bool, check_nan: bool) -> None:
 
 class detect_anomaly:
     """Inside, every recorded op keeps the traceback of the line that created it, and the first
-    op whose output (forward) or input gradient (backward) holds NaN/inf raises, naming the op,
-    the input and that line. Slow: for finding a bug, not for training."""
+    op whose output (forward) holds NaN or whose input gradient (backward) holds NaN/inf raises,
+    naming the op, the input and that line. Slow: for finding a bug, not for training."""
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
@@ -170,14 +170,14 @@ def _format_stack(stack) -> str:
     return "".join(traceback.format_list(stack)) if stack else "  (no frames outside minigrad)\n"
 
 
-def _non_finite(array) -> str | None:
-    """'nan', 'inf' or None for a floating array."""
+def _non_finite(array, inf: bool = True) -> str | None:
+    """'nan', 'inf' (only looked for when ``inf``) or None for a floating array."""
     if array.dtype.kind not in "fc":
         return None
     xp = backend.array_module(array)
     if bool(xp.isnan(array).any()):
         return "nan"
-    return "inf" if bool(xp.isinf(array).any()) else None
+    return "inf" if inf and bool(xp.isinf(array).any()) else None
 
 
 def _check_forward(fn, inputs, outputs) -> None:
@@ -185,7 +185,7 @@ def _check_forward(fn, inputs, outputs) -> None:
     if not _anomaly_check_nan:
         return
     for i, out in enumerate(outputs):
-        bad = _non_finite(out)
+        bad = _non_finite(out, inf=False)  # -inf is a value forward means to make: attention masks, log(0)
         if bad is None:
             continue
         carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
