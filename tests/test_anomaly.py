@@ -53,6 +53,17 @@ def test_nan_made_only_in_backward_names_the_op():
     assert "y = mg.sqrt(x) * 0" in message
 
 
+def test_an_error_in_backward_is_told_where_the_op_was_created():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with mg.autograd.detect_anomaly(check_nan=False):
+        y = (x * 1).exp()
+        y.mul_(2)  # Exp saved its output: backward must refuse
+        with pytest.warns(UserWarning, match=r"anomaly mode: error in Exp.backward") as warned:
+            with pytest.raises(RuntimeError, match="Exp: a tensor of shape"):
+                y.sum().backward()
+    assert "y = (x * 1).exp()" in str(warned[0].message)
+
+
 def test_module_frames_are_kept_and_engine_frames_are_not():
     layer = nn.Linear(2, 2)
     with mg.no_grad():

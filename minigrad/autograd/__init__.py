@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import traceback
+import warnings
 import weakref
 
 from minigrad import backend
@@ -197,19 +198,20 @@ def _check_forward(fn, inputs, outputs) -> None:
         )
 
 
+def _created_at(node) -> str:
+    stack = node.__dict__.get("_anomaly_stack")
+    if stack is None:
+        return "(its forward ran with anomaly mode off, so where it was created is unknown)"
+    return f"The forward op was created at:\n{_format_stack(stack)}"
+
+
 def _check_backward(node, input_grads) -> None:
     for i, g in enumerate(input_grads):
         value = g.data if isinstance(g, Tensor) else g  # raw arrays (or numbers) outside a recorded backward
         bad = None if g is None else _non_finite(value if backend.is_array(value) else backend.numpy.asarray(value))
         if bad is not None:
-            stack = node.__dict__.get("_anomaly_stack")
-            where = (
-                f"The forward op was created at:\n{_format_stack(stack)}"
-                if stack is not None
-                else "(its forward ran with anomaly mode off, so where it was created is unknown)"
-            )
             raise RuntimeError(
-                f"anomaly mode: {node.name}.backward returned {bad} in the gradient for input {i}. {where}"
+                f"anomaly mode: {node.name}.backward returned {bad} in the gradient for input {i}. {_created_at(node)}"
             )
 
 
@@ -684,17 +686,23 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
     gradients travel as raw arrays: an ``array_backward`` node takes and returns them as they are,
     any other node gets them wrapped in Tensors for its formula, and a leaf's ``.grad`` is the
     one Tensor made at the end of the edge."""
-    if create_graph:
-        input_grads = node.backward(*grads)
-        if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
-    elif node.array_backward:
-        node._on_arrays = True
-        arrays = node.backward(*grads)
-        input_grads = arrays if type(arrays) is tuple else (arrays,)
-    else:
-        out = node.backward(*[None if g is None else Tensor._make(g) for g in grads])
-        input_grads = tuple(None if g is None else _unwrap(g, node) for g in (out if type(out) is tuple else (out,)))
+    try:
+        if create_graph:
+            input_grads = node.backward(*grads)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+        elif node.array_backward:
+            node._on_arrays = True
+            arrays = node.backward(*grads)
+            input_grads = arrays if type(arrays) is tuple else (arrays,)
+        else:
+            out = node.backward(*[None if g is None else Tensor._make(g) for g in grads])
+            out = out if type(out) is tuple else (out,)
+            input_grads = tuple(None if g is None else _unwrap(g, node) for g in out)
+    except Exception:
+        if anomaly[0]:  # as PyTorch: say where the failing op's forward ran, then let the error through
+            warnings.warn(f"anomaly mode: error in {node.name}.backward. {_created_at(node)}", stacklevel=2)
+        raise
     if anomaly[0] and anomaly[1]:
         _check_backward(node, input_grads)
     edges = node.next_edges
