@@ -1,11 +1,13 @@
-"""Anomaly mode: the first op whose output holds NaN, or whose input gradient holds NaN/inf, raises,
-naming the op, the input and the user's line that created it; off by default, and nothing changes then."""
+"""Anomaly mode: the first op whose output holds NaN (or an inf it made from finite inputs), or
+whose input gradient holds NaN/inf, raises, naming the op, the input and the user's line that
+created it; off by default, and nothing changes then."""
 
 from __future__ import annotations
 
 import pytest
 
 import minigrad as mg
+import minigrad.functional as F
 import nn
 
 # (NumPy warns about the NaNs these tests make on purpose)
@@ -31,15 +33,27 @@ def test_forward_names_the_input_that_carried_the_nan():
         x * 0
 
 
-def test_inf_made_on_purpose_in_forward_is_no_anomaly():
-    """-inf masks (and log(0)) are values forward means to make: attention with a mask runs."""
+def test_inf_passed_on_on_purpose_is_no_anomaly():
+    """-inf masks are values forward means to make: attention with a mask runs, and so does
+    masked_fill with -inf (an infinite constant given to the op)."""
     attention = nn.MultiheadAttention(4, 2, batch_first=True)
     x = mg.randn(1, 3, 4, requires_grad=True)
     causal = nn.Transformer.generate_square_subsequent_mask(3)
     with mg.autograd.detect_anomaly():
         attention(x, x, x, attn_mask=causal)[0].sum().backward()
-        assert mg.log(mg.tensor([0.0])).item() == float("-inf")
+        scores = x.masked_fill(mg.tensor([True, False, False, False]), float("-inf"))
+        F.softmax(scores, -1).sum().backward()
     assert x.grad is not None
+
+
+@pytest.mark.parametrize("make", [lambda x: mg.log(x * 0), lambda x: mg.exp(x * 1000)])
+def test_inf_made_from_finite_inputs_is_an_anomaly(make):
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with (
+        mg.autograd.detect_anomaly(),
+        pytest.raises(RuntimeError, match=r"produced inf in output 0 \(every input is finite\)"),
+    ):
+        make(x)
 
 
 def test_nan_made_only_in_backward_names_the_op():

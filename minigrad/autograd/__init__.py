@@ -131,8 +131,9 @@ def _set_anomaly(mode: bool, check_nan: bool) -> None:
 
 class detect_anomaly:
     """Inside, every recorded op keeps the traceback of the line that created it, and the first
-    op whose output (forward) holds NaN or whose input gradient (backward) holds NaN/inf raises,
-    naming the op, the input and that line. Slow: for finding a bug, not for training."""
+    op whose output (forward) holds NaN, or an inf it made from finite inputs and constants, or
+    whose input gradient (backward) holds NaN/inf, raises, naming the op, the input and that
+    line. Slow: for finding a bug, not for training."""
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
@@ -181,16 +182,24 @@ def _non_finite(array, inf: bool = True) -> str | None:
     return "inf" if inf and bool(xp.isinf(array).any()) else None
 
 
-def _check_forward(fn, inputs, outputs) -> None:
+def _infinite_constant(value) -> bool:
+    return isinstance(value, float) and value in (float("inf"), float("-inf"))
+
+
+def _check_forward(fn, inputs, params, outputs) -> None:
+    """NaN in an output is an anomaly; so is inf, where the op made it from finite inputs and
+    constants (log(0), exp overflow). An infinity passed on, such as a -inf mask filled in by
+    masked_fill(x, mask, -inf) or added to attention scores, is meant: it is not reported."""
     fn._anomaly_stack = stack = _user_stack()
     if not _anomaly_check_nan:
         return
+    carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
+                if isinstance(x, Tensor) and (b := _non_finite(x.data))]  # fmt: skip
+    given_inf = any(_infinite_constant(x) for x in (*inputs, *params.values())) or any("inf" in c for c in carriers)
     for i, out in enumerate(outputs):
-        bad = _non_finite(out, inf=False)  # -inf is a value forward means to make: attention masks, log(0)
+        bad = _non_finite(out, inf=not given_inf)
         if bad is None:
             continue
-        carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
-                    if isinstance(x, Tensor) and (b := _non_finite(x.data))]  # fmt: skip
         source = "; ".join(carriers) if carriers else "every input is finite"
         raise RuntimeError(
             f"anomaly mode: {fn.name} produced {bad} in output {i} "
@@ -403,7 +412,7 @@ class Function:
             if to_save is not None:
                 fn._saved = tuple([_pack(a, inputs, arrays, raw, results) for a in to_save])
         if _anomaly_enabled:
-            _check_forward(fn, inputs, [r.data for r in results])
+            _check_forward(fn, inputs, params, [r.data for r in results])
         return results[0] if len(results) == 1 else tuple(results)
 
 
