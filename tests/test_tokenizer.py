@@ -189,6 +189,7 @@ def test_encode_batch_truncates_longest_first(english):
 # ------------------------------------------------------------------------------ decoding, saving
 def test_decode_rejects_ids_outside_the_vocabulary(english):
     tok = english[0]["wordpiece"]
+    assert [tok.id_to_token(i) for i in (-1, len(tok), 2)] == [None, None, "[CLS]"]  # as tokenizers' id_to_token
     with pytest.raises(ValueError, match="outside the vocabulary"):
         tok.decode([len(tok)])
     assert tok.decode(tok.encode("Thou art").ids, skip_special_tokens=False) == "[CLS] thou art [SEP]"

@@ -90,8 +90,9 @@ class Tokenizer:
     def token_to_id(self, token: str) -> int | None:
         return self.model.token_id.get(token)
 
-    def id_to_token(self, id: int) -> str:
-        return self.model.vocab[id]
+    def id_to_token(self, id: int) -> str | None:
+        """The token of ``id``; None outside ``[0, len(self))`` (as ``token_to_id`` for an unknown token)."""
+        return self.model.vocab[id] if 0 <= id < len(self.model.vocab) else None
 
     def _pieces(self, text: str) -> Encoding:
         """``text`` through normaliser, pre-tokenizer and model, without special tokens."""
