@@ -14,7 +14,7 @@ BASE_WIDTH, BASE_DEPTH, BASE_RESOLUTION = 0.25, 0.5, 28
 def main(argv=None) -> Result:
     args = arguments(argv, epochs=12, batch_size=64, lr=0.05, phi=0.0)
     setup(args)
-    epochs, batch_size, stem_stride = (1, 16, 2) if args.quick else (args.epochs, args.batch_size, 1)
+    epochs, batch_size, stem_stride = (2, 16, 2) if args.quick else (args.epochs, args.batch_size, 1)
     data = fashion(args.quick)
 
     # Compound scaling: depth alpha**phi, width beta**phi, resolution gamma**phi, with alpha * beta**2 * gamma**2 ~ 2,

@@ -180,20 +180,17 @@ class GradScaler:
             raise RuntimeError("GradScaler.unscale_: already called on this optimizer since the last update()")
         if state["stage"] == _STEPPED:
             raise RuntimeError("GradScaler.unscale_: called after step(); call update() first")
+        grads = [p.grad.data for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if any(grad.dtype == backend.float16 for grad in grads):  # checked before any gradient is touched
+            raise ValueError(
+                "GradScaler.unscale_: a parameter has a float16 gradient; keep the parameters in "
+                "float32 and let autocast cast them"
+            )
         inv_scale = 1.0 / self._scale
         found_inf = False
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.data.dtype == backend.float16:
-                    raise ValueError(
-                        "GradScaler.unscale_: a parameter has a float16 gradient; keep the parameters in "
-                        "float32 and let autocast cast them"
-                    )
-                grad = p.grad.data
-                grad *= inv_scale
-                found_inf = found_inf or not bool(backend.array_module(grad).isfinite(grad).all())
+        for grad in grads:
+            grad *= inv_scale
+            found_inf = found_inf or not bool(backend.array_module(grad).isfinite(grad).all())
         state["stage"], state["found_inf"] = _UNSCALED, found_inf
 
     def step(self, optimizer, *args, **kwargs):
@@ -243,8 +240,8 @@ class GradScaler:
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if not self._enabled:
-            raise RuntimeError("GradScaler.load_state_dict: this GradScaler is disabled")
+        if not self._enabled:  # as PyTorch: a disabled scaler ignores the state it is given
+            return
         if not state_dict:
             raise RuntimeError("GradScaler.load_state_dict: the state dict is empty (saved by a disabled GradScaler?)")
         self._scale = float(state_dict["scale"])

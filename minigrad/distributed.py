@@ -104,7 +104,7 @@ class _ProcessGroup:
     def _nccl_type(self, array):
         nccl = self.nccl_module
         types = {"float16": nccl.NCCL_FLOAT16, "float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64,
-                 "int32": nccl.NCCL_INT32, "int64": nccl.NCCL_INT64}  # fmt: skip
+                 "uint8": nccl.NCCL_UINT8, "int32": nccl.NCCL_INT32, "int64": nccl.NCCL_INT64}  # fmt: skip
         if array.dtype.name not in types:
             raise TypeError(f"distributed (nccl): unsupported dtype {array.dtype}; expected one of {sorted(types)}")
         return types[array.dtype.name]
@@ -203,9 +203,11 @@ def _check(name: str, group: _ProcessGroup, *tensors: Tensor) -> None:
 
 def _buffer(group: _ProcessGroup, array):
     """A contiguous array MPI/NCCL can reduce: ``array`` itself when it is one, else a copy
-    (float16 becomes float32 over MPI)."""
+    (float16 becomes float32 over MPI; bool becomes uint8, so SUM and MAX are a logical or, MIN an and)."""
     xp = backend.array_module(array)
     dtype = backend.float32 if group.nccl is None and array.dtype == backend.float16 else array.dtype
+    if array.dtype == backend.bool_:
+        dtype = backend.numpy.uint8
     return xp.ascontiguousarray(array, dtype=dtype)
 
 

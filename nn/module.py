@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 
@@ -201,36 +202,45 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
-        """``__call__`` when any hook is registered: pre-hooks, forward, hooks, backward-hook nodes."""
-        for hook, with_kwargs in [*_global_forward_pre_hooks.values(), *self._forward_pre_hooks.values()]:
-            if with_kwargs:
-                changed = hook(self, args, kwargs)
-                if changed is not None:
-                    if not (isinstance(changed, tuple) and len(changed) == 2):
-                        raise RuntimeError(f"{type(self).__name__}: a forward pre-hook with kwargs must return "
-                                           f"None or a tuple (args, kwargs), got {type(changed).__name__}")  # fmt: skip
-                    args, kwargs = changed
-            else:
-                changed = hook(self, args)
-                if changed is not None:
-                    args = changed if isinstance(changed, tuple) else (changed,)
-        backward_hooks = None
-        if (self._backward_hooks or self._backward_pre_hooks) and mg.is_grad_enabled():
-            backward_hooks = _BackwardHooks(self)
-            args = backward_hooks.wrap_inputs(args)
+        """``__call__`` when any hook is registered: pre-hooks, forward, hooks, backward-hook nodes.
+
+        If anything raises, the ``always_call`` hooks not yet run get the output so far (None
+        when forward did not finish); an error of theirs is only warned about, and the first error is raised.
+        """
         hooks = [*_global_forward_hooks.values(), *self._forward_hooks.values()]
-        called = 0
+        result, called = None, 0
         try:
+            for hook, with_kwargs in [*_global_forward_pre_hooks.values(), *self._forward_pre_hooks.values()]:
+                if with_kwargs:
+                    changed = hook(self, args, kwargs)
+                    if changed is not None:
+                        if not (isinstance(changed, tuple) and len(changed) == 2):
+                            raise RuntimeError(f"{type(self).__name__}: a forward pre-hook with kwargs must "
+                                               "return None or a tuple (args, kwargs), got "
+                                               f"{type(changed).__name__}")  # fmt: skip
+                        args, kwargs = changed
+                else:
+                    changed = hook(self, args)
+                    if changed is not None:
+                        args = changed if isinstance(changed, tuple) else (changed,)
+            backward_hooks = None
+            if (self._backward_hooks or self._backward_pre_hooks) and mg.is_grad_enabled():
+                backward_hooks = _BackwardHooks(self)
+                args = backward_hooks.wrap_inputs(args)
             result = self.forward(*args, **kwargs)
             for hook, with_kwargs, _ in hooks:
+                called += 1  # counted before the call: a hook that raises is not run again
                 changed = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
-                called += 1
                 if changed is not None:
                     result = changed
         except Exception:
-            for hook, with_kwargs, always_call in hooks[called:]:  # the output is None: forward failed
+            for hook, with_kwargs, always_call in hooks[called:]:
                 if always_call:
-                    hook(self, args, kwargs, None) if with_kwargs else hook(self, args, None)
+                    try:
+                        hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
+                    except Exception as error:
+                        warnings.warn(f"{type(self).__name__}: a forward hook with always_call=True raised "
+                                      f"{error!r}, silenced as forward had already raised", stacklevel=2)  # fmt: skip
             raise
         if backward_hooks is not None:
             result = backward_hooks.wrap_outputs(result)

@@ -71,7 +71,8 @@ class DistributedDataParallel(Module):
     has its gradient accumulated, the bucket is flattened and all-reduced (averaged); buckets
     are reduced in the same order on every process. A parameter that gets no gradient in a
     backward is an error naming it, unless ``find_unused_parameters=True``: then forward finds
-    the parameters its output does not depend on and their gradients count as zeros.
+    the parameters its output does not depend on and their gradients count as zeros; the
+    gradient of a parameter that no process used is left as it was (None), as PyTorch does.
     ``broadcast_buffers`` copies rank 0's buffers (BatchNorm's running statistics) to every
     replica before each forward in training, as PyTorch does.
     """
@@ -158,14 +159,18 @@ class DistributedDataParallel(Module):
             self._reduce(bucket)
             self._next_bucket += 1
 
-    @staticmethod
-    def _reduce(bucket: list) -> None:
+    def _reduce(self, bucket: list) -> None:
         xp = backend.array_module(bucket[0].data)
-        flat = xp.concatenate([(xp.zeros_like(p.data) if p.grad is None else p.grad.data).ravel() for p in bucket])
-        flat = distributed.all_reduce_array(flat, ReduceOp.AVG)
+        parts = [(xp.zeros_like(p.data) if p.grad is None else p.grad.data).ravel() for p in bucket]
+        if self.find_unused_parameters:  # one more entry per parameter: 1 where this rank used it
+            unused = {id(p) for p in self._unused}
+            parts.append(xp.asarray([id(p) not in unused for p in bucket], dtype=parts[0].dtype))
+        flat = distributed.all_reduce_array(xp.concatenate(parts), ReduceOp.AVG)
+        used_anywhere = flat[-len(bucket) :] > 0 if self.find_unused_parameters else [True] * len(bucket)
         offset = 0
-        for p in bucket:
-            p.grad = mg.Tensor._make(flat[offset : offset + p.data.size].reshape(p.shape))
+        for p, used in zip(bucket, used_anywhere):
+            if used:  # as PyTorch, the gradient of a parameter no rank used is left as it was (None)
+                p.grad = mg.Tensor._make(flat[offset : offset + p.data.size].reshape(p.shape))
             offset += p.data.size
 
     def _finish_backward(self) -> None:

@@ -182,6 +182,23 @@ def test_float16_gradients_are_refused_and_update_needs_a_step():
         nn.amp.GradScaler().update()
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_a_refused_unscale_leaves_every_gradient_scaled():
+    scaler = nn.amp.GradScaler(init_scale=4.0)
+    full, half = nn.Parameter(mg.ones(2)), nn.Parameter(mg.ones(2).half())
+    optimizer = nn.optim.SGD([full, half], lr=0.1)
+    scaler.scale(full.sum() + half.sum().float()).backward()
+    with pytest.raises(ValueError, match="float16 gradient"):
+        scaler.unscale_(optimizer)
+    np.testing.assert_array_equal(full.grad.detach().cpu().numpy(), 4.0)
+
+
+def test_a_disabled_scaler_ignores_a_loaded_state_as_pytorch():
+    off = nn.amp.GradScaler(enabled=False)
+    off.load_state_dict(nn.amp.GradScaler().state_dict())
+    assert off.state_dict() == {} and off.get_scale() == 1.0
+
+
 def test_state_dict_round_trip_and_new_scale():
     scaler = nn.amp.GradScaler(init_scale=4.0, growth_interval=5)
     for _ in range(3):

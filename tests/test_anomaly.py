@@ -1,5 +1,5 @@
-"""Anomaly mode: the first op whose output, or whose input gradient, holds NaN/inf raises, naming
-the op, the input and the user's line that created it; off by default, and nothing changes then."""
+"""Anomaly mode: the first op whose output holds NaN, or whose input gradient holds NaN/inf, raises,
+naming the op, the input and the user's line that created it; off by default, and nothing changes then."""
 
 from __future__ import annotations
 
@@ -26,9 +26,20 @@ def test_forward_names_the_input_that_carried_the_nan():
     x = mg.tensor([1.0, float("inf")])
     with (
         mg.autograd.detect_anomaly(),
-        pytest.raises(RuntimeError, match=r"Mul produced inf in output 0 \(input 0 holds inf\)"),
+        pytest.raises(RuntimeError, match=r"Mul produced nan in output 0 \(input 0 holds inf\)"),
     ):
-        x * 2
+        x * 0
+
+
+def test_inf_made_on_purpose_in_forward_is_no_anomaly():
+    """-inf masks (and log(0)) are values forward means to make: attention with a mask runs."""
+    attention = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = mg.randn(1, 3, 4, requires_grad=True)
+    causal = nn.Transformer.generate_square_subsequent_mask(3)
+    with mg.autograd.detect_anomaly():
+        attention(x, x, x, attn_mask=causal)[0].sum().backward()
+        assert mg.log(mg.tensor([0.0])).item() == float("-inf")
+    assert x.grad is not None
 
 
 def test_nan_made_only_in_backward_names_the_op():
@@ -40,6 +51,17 @@ def test_nan_made_only_in_backward_names_the_op():
     message = str(error.value)
     assert "Sqrt.backward returned nan in the gradient for input 0" in message
     assert "y = mg.sqrt(x) * 0" in message
+
+
+def test_an_error_in_backward_is_told_where_the_op_was_created():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with mg.autograd.detect_anomaly(check_nan=False):
+        y = (x * 1).exp()
+        y.mul_(2)  # Exp saved its output: backward must refuse
+        with pytest.warns(UserWarning, match=r"anomaly mode: error in Exp.backward") as warned:
+            with pytest.raises(RuntimeError, match="Exp: a tensor of shape"):
+                y.sum().backward()
+    assert "y = (x * 1).exp()" in str(warned[0].message)
 
 
 def test_module_frames_are_kept_and_engine_frames_are_not():

@@ -151,6 +151,20 @@ def test_bad_arguments_are_named():
         jacobian(lambda a: 3.0, x)
 
 
+def test_strategy_arguments_of_pytorch_are_accepted():
+    x = mg.tensor([1.0, 2.0], dtype=mg.float64)
+    expected = np.diag([3.0, 12.0])
+    for strategy in ("reverse-mode", "forward-mode"):
+        J = jacobian(lambda a: a**3, x, vectorize=True, strategy=strategy)
+        np.testing.assert_allclose(J.numpy(), expected)
+        H = hessian(lambda a: (a**3).sum() / 2, x, vectorize=True, outer_jacobian_strategy=strategy)
+        np.testing.assert_allclose(H.numpy(), np.diag([3.0, 6.0]))
+    with pytest.raises(NotImplementedError, match='jacobian: strategy="forward-mode" requires vectorize=True'):
+        jacobian(lambda a: a**3, x, strategy="forward-mode")
+    with pytest.raises(ValueError, match="hessian: outer_jacobian_strategy must be"):
+        hessian(lambda a: a.sum(), x, outer_jacobian_strategy="reverse")
+
+
 def _same(mine, theirs):
     """The same nesting of tuples, and the same values."""
     assert isinstance(mine, tuple) == isinstance(theirs, tuple)

@@ -129,6 +129,10 @@ def test_collectives(tmp_path):
             t = mg.tensor([1.0 + rank, -2.0 * rank, 3.0], dtype=dtype)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             assert t.tolist() == [2.0, 0.0, 3.0], t
+        for op, expected in ((dist.ReduceOp.SUM, [True, True, False]), (dist.ReduceOp.MIN, [True, False, False])):
+            t = mg.tensor([True, rank == 0, False])
+            dist.all_reduce(t, op)
+            assert t.dtype == mg.bool and t.tolist() == expected, (op, t)
         t = mg.arange(6, dtype=mg.float64).reshape(2, 3) * (rank + 1)
         dist.broadcast(t, src=1)
         assert t.tolist() == [[0, 2, 4], [6, 8, 10]], t
@@ -270,11 +274,34 @@ def test_ddp_unused_parameters(tmp_path):
         model = TwoHeads()
         ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True, bucket_cap_mb=1e-5)
         ddp(x * (rank + 1)).sum().backward()
-        assert np.all(model.unused.weight.grad.numpy() == 0)
+        assert model.unused.weight.grad is None and model.unused.bias.grad is None  # no rank used them
         np.testing.assert_allclose(model.used.bias.grad.numpy(), [4.0])  # the mean of 4 and 4
         with mg.no_grad():
             expected = (model.body(x).sum(0) + model.body(2 * x).sum(0)) / 2
         np.testing.assert_allclose(model.used.weight.grad.numpy()[0], expected.numpy(), rtol=1e-5)
+        print("ok")
+        """,
+    )
+
+
+@needs_mpi
+def test_ddp_parameter_used_on_one_rank_only_gets_the_average(tmp_path):
+    run_ok(
+        tmp_path,
+        """
+        class Branches(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.left, self.right = nn.Linear(2, 1), nn.Linear(2, 1)
+
+            def forward(self, x, use_right):
+                return self.left(x) + (self.right(x) if use_right else 0)
+
+        model = Branches()
+        ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        ddp(mg.ones(3, 2), use_right=rank == 0).sum().backward()
+        np.testing.assert_allclose(model.right.bias.grad.numpy(), [1.5])  # (3 + 0) / 2: rank 1 counts as zero
+        np.testing.assert_allclose(model.left.bias.grad.numpy(), [3.0])
         print("ok")
         """,
     )
@@ -370,6 +397,9 @@ def test_nccl_collectives_on_the_gpu(tmp_path):
             t = mg.tensor([1.0 + rank, 2.0], dtype=dtype, device="cuda")
             dist.all_reduce(t, dist.ReduceOp.AVG)
             assert t.device == "cuda" and t.tolist() == [1 + (world - 1) / 2, 2.0], t
+        t = mg.tensor([True, rank == 0, False], device="cuda")
+        dist.all_reduce(t, dist.ReduceOp.MAX)
+        assert t.dtype == mg.bool and t.tolist() == [True, True, False], t
         t = mg.full((3,), float(rank), device="cuda")
         dist.broadcast(t, src=0)
         assert t.tolist() == [0.0] * 3

@@ -23,10 +23,15 @@ def _falls(values) -> bool:
     return sum(values[-quarter:]) / quarter < sum(values[:quarter]) / quarter
 
 
-# On the GPU, weights and dropout draw from the GPU's generator and data augmentation from the
-# CPU's: other draws than on the CPU, after which these two short, noisy quick runs end on a
-# higher quarter of losses than they began (on the CuPy stand-in; not yet seen on a GPU).
-_NOISY_ON_THE_DEVICE = {"efficientnet", "finetune"} if os.environ.get("MINIGRAD_DEVICE") == "cuda" else set()
+# On a GPU, weights and dropout draw from CuPy's generator, whose streams nothing here reproduces
+# (the stand-in's are NumPy's, fixed by the seed, so there these runs are checked as everywhere):
+# with other draws, these two short, noisy quick runs may end on a higher quarter of losses than
+# they began.
+_ON_A_GPU = os.environ.get("MINIGRAD_DEVICE") == "cuda" and os.environ.get("MINIGRAD_TEST_FAKE_CUPY") != "1"
+_NOISY_ON_THE_DEVICE = {"efficientnet", "finetune"} if _ON_A_GPU else set()
+# Curves that continue from an already trained model (fine-tuning after the linear probe, LP-FT)
+# start near a minimum: a few quick steps need not lower them.
+_CONTINUED = {"finetune": {"fine-tuned loss", "fine-tuned from SimCLR loss"}}
 
 
 @pytest.mark.parametrize(
@@ -48,7 +53,7 @@ def test_example_quick_run(name, tmp_path, capsys):
     result = module.main(["--quick", "--plot", str(plot)])
     assert math.isfinite(result.value)
     assert result.metric in capsys.readouterr().out
-    losses = [values for key, values in result.curves.items() if "loss" in key]
+    losses = [values for key, values in result.curves.items() if "loss" in key and key not in _CONTINUED.get(name, ())]
     if losses:  # examples that train something
         assert all(_falls(values) for values in losses), f"{name}: the loss did not fall"
     if result.curves:

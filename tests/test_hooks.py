@@ -100,6 +100,34 @@ def test_always_call_runs_when_forward_raises():
     assert calls == [("always", None)]
 
 
+def test_always_call_follows_pytorch_when_a_hook_or_pre_hook_raises():
+    calls = []
+
+    def fail(*args):
+        calls.append("fail")
+        raise ValueError("hook failed")
+
+    layer = nn.Linear(3, 2)
+    layer.register_forward_hook(fail, always_call=True)  # raises after forward: run once, not again
+    layer.register_forward_hook(lambda m, a, o: calls.append(("always", tuple(o.shape))), always_call=True)
+    with pytest.raises(ValueError, match="hook failed"):
+        layer(mg.ones(1, 3))
+    assert calls == ["fail", ("always", (1, 2))]  # the output so far, not None
+
+    calls.clear()
+    layer = nn.Linear(3, 2)
+    layer.register_forward_pre_hook(fail)
+    layer.register_forward_hook(lambda m, a, o: calls.append(("always", o)), always_call=True)
+    with pytest.raises(ValueError, match="hook failed"):
+        layer(mg.ones(1, 3))
+    assert calls == ["fail", ("always", None)]
+
+    layer = nn.Linear(3, 2)
+    layer.register_forward_hook(fail, always_call=True)
+    with pytest.warns(UserWarning, match="always_call=True raised"), pytest.raises(RuntimeError, match="Linear"):
+        layer(mg.ones(2, 5))  # forward's error, not the hook's, reaches the caller
+
+
 def test_global_hooks_fire_for_every_module_first():
     net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     calls = []

@@ -84,6 +84,16 @@ def test_knn_vote_is_weighted_by_similarity():
     assert knn_probe(None, train, test, k=3, temperature=100.0) == 0.0  # almost equal weights: the majority wins
 
 
+def test_knn_vote_at_a_small_temperature_does_not_overflow_float32():
+    # weights exp(s / 0.01) overflow float32; relative to the nearest, class 1's three near-ties outvote class 0
+    train = (mg.tensor([[1.0, 0.0], [1.0, 0.05], [1.0, 0.06], [1.0, -0.07]]), mg.tensor([0, 1, 1, 1]))
+    test = (mg.tensor([[1.0, 0.0]]), mg.tensor([1]))
+    assert knn_probe(None, train, test, k=4, temperature=0.01) == 1.0
+    for bad in ({"k": 0}, {"temperature": 0.0}):
+        with pytest.raises(ValueError, match="knn_probe: (k|temperature) must be a? ?positive"):
+            knn_probe(None, train, test, **bad)
+
+
 def test_errors_for_features_without_an_encoder():
     with pytest.raises(ValueError, match=r"linear_probe: without an encoder, train must be"):
         linear_probe(None, mg.zeros(3, 2), (mg.zeros(3, 2), mg.zeros(3)))

@@ -205,6 +205,12 @@ def test_color_jitter_contrast_and_saturation():
     assert bright.min() >= 0 and bright.max() <= 1
 
 
+def test_color_jitter_refuses_negative_factors_as_torchvision():
+    for bad in ({"brightness": (-1.0, 2.0)}, {"contrast": (-0.5, 0.5)}, {"saturation": (-2, -1)}):
+        with pytest.raises(ValueError, match="ColorJitter: .* must be a pair of values at least 0"):
+            T.ColorJitter(**bad)
+
+
 # ---------------------------------------------------------------------------- misc
 def test_compose_shapes_graph_and_reproducibility():
     pipeline = T.Compose(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import traceback
+import warnings
 import weakref
 
 from minigrad import backend
@@ -130,8 +131,8 @@ def _set_anomaly(mode: bool, check_nan: bool) -> None:
 
 class detect_anomaly:
     """Inside, every recorded op keeps the traceback of the line that created it, and the first
-    op whose output (forward) or input gradient (backward) holds NaN/inf raises, naming the op,
-    the input and that line. Slow: for finding a bug, not for training."""
+    op whose output (forward) holds NaN or whose input gradient (backward) holds NaN/inf raises,
+    naming the op, the input and that line. Slow: for finding a bug, not for training."""
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
@@ -170,14 +171,14 @@ def _format_stack(stack) -> str:
     return "".join(traceback.format_list(stack)) if stack else "  (no frames outside minigrad)\n"
 
 
-def _non_finite(array) -> str | None:
-    """'nan', 'inf' or None for a floating array."""
+def _non_finite(array, inf: bool = True) -> str | None:
+    """'nan', 'inf' (only looked for when ``inf``) or None for a floating array."""
     if array.dtype.kind not in "fc":
         return None
     xp = backend.array_module(array)
     if bool(xp.isnan(array).any()):
         return "nan"
-    return "inf" if bool(xp.isinf(array).any()) else None
+    return "inf" if inf and bool(xp.isinf(array).any()) else None
 
 
 def _check_forward(fn, inputs, outputs) -> None:
@@ -185,7 +186,7 @@ def _check_forward(fn, inputs, outputs) -> None:
     if not _anomaly_check_nan:
         return
     for i, out in enumerate(outputs):
-        bad = _non_finite(out)
+        bad = _non_finite(out, inf=False)  # -inf is a value forward means to make: attention masks, log(0)
         if bad is None:
             continue
         carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
@@ -197,19 +198,20 @@ def _check_forward(fn, inputs, outputs) -> None:
         )
 
 
+def _created_at(node) -> str:
+    stack = node.__dict__.get("_anomaly_stack")
+    if stack is None:
+        return "(its forward ran with anomaly mode off, so where it was created is unknown)"
+    return f"The forward op was created at:\n{_format_stack(stack)}"
+
+
 def _check_backward(node, input_grads) -> None:
     for i, g in enumerate(input_grads):
         value = g.data if isinstance(g, Tensor) else g  # raw arrays (or numbers) outside a recorded backward
         bad = None if g is None else _non_finite(value if backend.is_array(value) else backend.numpy.asarray(value))
         if bad is not None:
-            stack = node.__dict__.get("_anomaly_stack")
-            where = (
-                f"The forward op was created at:\n{_format_stack(stack)}"
-                if stack is not None
-                else "(its forward ran with anomaly mode off, so where it was created is unknown)"
-            )
             raise RuntimeError(
-                f"anomaly mode: {node.name}.backward returned {bad} in the gradient for input {i}. {where}"
+                f"anomaly mode: {node.name}.backward returned {bad} in the gradient for input {i}. {_created_at(node)}"
             )
 
 
@@ -684,17 +686,23 @@ def _run_node(node, grads, buffers, create_graph, capture_keys, captured, handed
     gradients travel as raw arrays: an ``array_backward`` node takes and returns them as they are,
     any other node gets them wrapped in Tensors for its formula, and a leaf's ``.grad`` is the
     one Tensor made at the end of the edge."""
-    if create_graph:
-        input_grads = node.backward(*grads)
-        if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
-    elif node.array_backward:
-        node._on_arrays = True
-        arrays = node.backward(*grads)
-        input_grads = arrays if type(arrays) is tuple else (arrays,)
-    else:
-        out = node.backward(*[None if g is None else Tensor._make(g) for g in grads])
-        input_grads = tuple(None if g is None else _unwrap(g, node) for g in (out if type(out) is tuple else (out,)))
+    try:
+        if create_graph:
+            input_grads = node.backward(*grads)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+        elif node.array_backward:
+            node._on_arrays = True
+            arrays = node.backward(*grads)
+            input_grads = arrays if type(arrays) is tuple else (arrays,)
+        else:
+            out = node.backward(*[None if g is None else Tensor._make(g) for g in grads])
+            out = out if type(out) is tuple else (out,)
+            input_grads = tuple(None if g is None else _unwrap(g, node) for g in out)
+    except Exception:
+        if anomaly[0]:  # as PyTorch: say where the failing op's forward ran, then let the error through
+            warnings.warn(f"anomaly mode: error in {node.name}.backward. {_created_at(node)}", stacklevel=2)
+        raise
     if anomaly[0] and anomaly[1]:
         _check_backward(node, input_grads)
     edges = node.next_edges

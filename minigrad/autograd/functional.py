@@ -46,14 +46,19 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     return _finish(outputs, outputs_tuple, create_graph), _finish(result, outputs_tuple, create_graph)
 
 
-def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vectorize: bool = False):
+def jacobian(
+    func, inputs, create_graph: bool = False, strict: bool = False, vectorize: bool = False,
+    strategy: str = "reverse-mode",
+):  # fmt: skip
     """d(output)/d(input), of shape ``output.shape + input.shape`` for each pair.
 
     A Tensor for one input and one output; a tuple over the inputs (or over the outputs) when
     only they are a tuple; a tuple over the outputs of tuples over the inputs when both are.
-    One backward pass per output element. ``vectorize`` is accepted for PyTorch's signature; the
-    result is the same (minigrad has no vmap to batch the passes).
+    One backward pass per output element. ``vectorize`` and ``strategy`` ("reverse-mode" or
+    "forward-mode", which PyTorch allows only with ``vectorize``) are accepted for PyTorch's
+    signature; the result is the same (minigrad has no vmap to batch the passes, and no forward mode).
     """
+    _check_strategy(strategy, vectorize, "jacobian", "strategy")
     with enable_grad():
         inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _prepare(inputs, create_graph)
@@ -75,12 +80,17 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
     return blocks if inputs_tuple else tuple(block[0] for block in blocks)
 
 
-def hessian(func, inputs, create_graph: bool = False, strict: bool = False, vectorize: bool = False):
+def hessian(
+    func, inputs, create_graph: bool = False, strict: bool = False, vectorize: bool = False,
+    outer_jacobian_strategy: str = "reverse-mode",
+):  # fmt: skip
     """The second derivatives of a function with one single-element output.
 
     A Tensor of shape ``input.shape + input.shape`` for one input; for a tuple of inputs, a tuple
     of tuples: ``[i][j]`` is d2f/(d input_i d input_j), of shape ``inputs[i].shape + inputs[j].shape``.
+    ``outer_jacobian_strategy`` is ``jacobian``'s ``strategy`` for PyTorch's signature.
     """
+    _check_strategy(outer_jacobian_strategy, vectorize, "hessian", "outer_jacobian_strategy")
     inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
 
     def scalar(*x):
@@ -150,6 +160,13 @@ def _grad(outputs, inputs, grad_outputs, create_graph, strict, name):
             g = mg.zeros_like(x)
         result.append(g)
     return tuple(result)
+
+
+def _check_strategy(strategy, vectorize, name, argument):
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError(f'{name}: {argument} must be "reverse-mode" or "forward-mode", got {strategy!r}')
+    if strategy == "forward-mode" and not vectorize:
+        raise NotImplementedError(f'{name}: {argument}="forward-mode" requires vectorize=True, as in PyTorch')
 
 
 def _as_tuple(value, what, name):

@@ -220,6 +220,8 @@ def _range(value, name: str, center: float = 0.0, low: float | None = None) -> t
         return (lo if low is None else max(low, lo), hi)
     if len(value) != 2 or value[0] > value[1]:
         raise ValueError(f"{name} must be a number or a pair (min, max), got {value!r}")
+    if low is not None and value[0] < low:
+        raise ValueError(f"{name} must be a pair of values at least {low}, got {value!r}")
     return float(value[0]), float(value[1])
 
 

@@ -13,6 +13,8 @@ or ``encoder=None`` and features already extracted, so that both probes see the 
 
 from __future__ import annotations
 
+import numbers
+
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import backend
@@ -95,6 +97,10 @@ def knn_probe(
     Similarity is cosine; each of a test feature's ``k`` nearest train features votes for its
     class with weight ``exp(similarity / temperature)``; the class with the most weight wins.
     """
+    if not (isinstance(k, numbers.Integral) and k >= 1):
+        raise ValueError(f"knn_probe: k must be a positive integer, got {k!r}")
+    if not temperature > 0:
+        raise ValueError(f"knn_probe: temperature must be positive, got {temperature}")
     (x_train, y_train), (x_test, y_test) = _features("knn_probe", encoder, train, test, batch_size)
     xp = backend.array_module(x_train.data)
     k = min(k, x_train.shape[0])
@@ -104,7 +110,9 @@ def knn_probe(
     for start in range(0, x_test.shape[0], batch_size):
         similarity = F.normalize(x_test[start : start + batch_size], dim=1).data @ bank  # (B, N_train)
         nearest = xp.argpartition(-similarity, k - 1, axis=1)[:, :k]  # (B, k)
-        weights = xp.exp(xp.take_along_axis(similarity, nearest, 1) / temperature)
+        nearest_similarity = xp.take_along_axis(similarity, nearest, 1)  # (B, k)
+        # shifted by each row's largest similarity: the same vote, and no overflow at small temperatures
+        weights = xp.exp((nearest_similarity - nearest_similarity.max(1, keepdims=True)) / temperature)
         votes = xp.zeros((similarity.shape[0], classes), dtype=weights.dtype)
         xp.add.at(votes, (xp.arange(similarity.shape[0])[:, None], labels[nearest]), weights)
         predicted.append(votes.argmax(1))
