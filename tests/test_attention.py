@@ -107,3 +107,15 @@ def test_additive_attention_dropout_only_in_training():
     module.train()
     mg.manual_seed(0)
     assert not np.allclose(module(q, k, v).detach().cpu().numpy(), first.detach().cpu().numpy())
+
+
+@pytest.mark.parametrize("queries, keys", [(0, 0), (0, 3), (3, 0)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_scaled_dot_product_attention_with_no_query_or_no_key(queries, keys, masked):
+    """PyTorch's shapes: an empty output without queries, zeros without keys; zero gradients."""
+    q, k, v = (mg.randn(2, 2, n, e, requires_grad=True) for n, e in ((queries, 4), (keys, 4), (keys, 5)))
+    mask = mg.ones(queries, keys, dtype=mg.bool) if masked else None
+    out = mg.functional.scaled_dot_product_attention(q, k, v, mask)
+    assert out.shape == (2, 2, queries, 5) and not out.detach().cpu().numpy().any()
+    out.sum().backward()
+    assert all(x.grad.shape == x.shape and not x.grad.cpu().numpy().any() for x in (q, k, v))

@@ -211,6 +211,11 @@ def test_initialisation_is_berts():
             r"token_type_ids contain id 2.*type_vocab_size = 2",
         ),
         (lambda m: m(_ids((1, 3)), mg.ones(1, 4)), ValueError, r"BertModel: attention_mask must have the shape"),
+        (
+            lambda m: m(_ids((2, 3)), token_type_ids=mg.zeros(2, 4, dtype=mg.int64)),
+            ValueError,
+            r"BertModel: token_type_ids must have the shape of input_ids \(2, 3\), got \(2, 4\)",
+        ),
         (lambda m: m(mg.tensor([[1.0, 2.0]])), TypeError, r"BertEmbeddings: input_ids must be an integer tensor"),
     ],
 )

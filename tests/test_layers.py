@@ -75,6 +75,12 @@ CASES = [
     ("GroupNorm", (2, 6), {}, [_x(3, 6, 4, 4)]),
     ("InstanceNorm2d", (3,), dict(affine=True), [_x(2, 3, 4, 5)]),
     ("Embedding", (10, 4), dict(padding_idx=0), [np.array([[0, 3, 9], [3, 3, 1]])]),
+    (
+        "Embedding",
+        (10, 4),
+        dict(scale_grad_by_freq=True, max_norm=1.0, norm_type=1.0),
+        [np.array([[0, 3, 9], [3, 3, 1]])],
+    ),
     ("EmbeddingBag", (10, 4), dict(mode="sum"), [np.array([[0, 3, 9], [3, 3, 1]])]),
     ("EmbeddingBag", (10, 4), dict(padding_idx=3), [np.array([[0, 3, 9], [3, 3, 3]])]),
     ("EmbeddingBag", (10, 4), {}, [np.array([2, 5, 5, 7, 1]), np.array([0, 1, 1, 4])]),
@@ -235,6 +241,30 @@ def test_embedding_bag_per_sample_weights_match_torch():
     ours, theirs = _pair("EmbeddingBag", 10, 4, mode="sum", padding_idx=0)
     inputs, offsets = np.array([2, 0, 5, 7, 1, 1]), np.array([0, 2, 2, 5])
     _compare(ours, theirs, inputs, offsets, _x(6), call=lambda layer, *xs: layer(*xs))
+
+
+def test_from_pretrained_takes_the_constructors_options():
+    weight = mg.tensor(_x(6, 3))
+    bag = nn.EmbeddingBag.from_pretrained(weight, mode="sum", include_last_offset=True, padding_idx=2)
+    assert (bag.mode, bag.include_last_offset, bag.padding_idx, bag.weight.requires_grad) == ("sum", True, 2, False)
+    expected = weight.numpy()[[1, 4]].sum(0)
+    np.testing.assert_allclose(bag(mg.tensor([1, 2, 4]), mg.tensor([0, 3])).numpy()[0], expected)
+    embedding = nn.Embedding.from_pretrained(weight, freeze=False, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True)
+    assert (embedding.max_norm, embedding.norm_type, embedding.scale_grad_by_freq) == (1.0, 1.0, True)
+    with pytest.raises(ValueError, match=r"EmbeddingBag.from_pretrained: embeddings must be 2-D, got \(6,\)"):
+        nn.EmbeddingBag.from_pretrained(mg.ones(6))
+    with pytest.raises(NotImplementedError, match="Embedding: sparse gradients"):
+        nn.Embedding(6, 3, sparse=True)
+
+
+def test_embedding_bag_of_no_bags():
+    weight = mg.randn(6, 3)
+    assert mg.functional.embedding_bag(mg.tensor([], dtype=mg.int64), weight, mg.tensor([], dtype=mg.int64)).shape == (
+        0,
+        3,
+    )
+    with pytest.raises(ValueError, match="offsets hold no bag but the input has 2 entries"):
+        mg.functional.embedding_bag(mg.tensor([1, 2]), weight, mg.tensor([], dtype=mg.int64))
 
 
 def test_embedding_bag_gradcheck():

@@ -10,6 +10,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
+import nn
 from minigrad.autograd import SavedTensor
 from minigrad.ops.attention import attention_reference
 from minigrad.ops.norm import normalization_reference
@@ -452,6 +453,11 @@ def test_embedding_max_norm_renormalizes_looked_up_rows_in_place():
         (lambda: F.gelu(mg.randn(3), approximate="fast"), ValueError, "approximate"),
         (lambda: F.glu(mg.randn(3)), RuntimeError, "even"),
         (lambda: F.dropout(mg.randn(3), 1.5), ValueError, "between 0 and 1"),
+        (lambda: F.triplet_margin_loss(*mg.randn(3, 2, 4), margin=0.0), ValueError, "margin must be greater than 0"),
+        (lambda: nn.TripletMarginLoss(margin=-1.0), ValueError, "margin must be greater than 0"),
+        (lambda: F.cosine_embedding_loss(mg.randn(4, 3), mg.randn(4, 3), mg.tensor([1, -1])), RuntimeError, "(2,)"),
+        (lambda: F.cosine_embedding_loss(mg.randn(4, 3), mg.randn(4, 2), mg.ones(4)), RuntimeError, "(4, 2)"),
+        (lambda: F.cosine_embedding_loss(mg.randn(1, 4, 3), mg.randn(1, 4, 3), mg.ones(1, 4)), RuntimeError, "(N, D)"),
         (lambda: F.embedding(mg.tensor([5]), mg.randn(4, 2)), IndexError, "out of range"),
         (lambda: F.embedding(mg.tensor([0.0]), mg.randn(4, 2)), RuntimeError, "integer"),
         (lambda: F.binary_cross_entropy(mg.tensor([1.5]), mg.tensor([1.0])), RuntimeError, "between 0 and 1"),

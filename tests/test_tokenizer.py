@@ -7,6 +7,7 @@ What the round trip promises, exactly: with ``norm = tok.normalizer.normalize_st
   its never-seen characters removed.
 """
 
+import json
 import unicodedata
 
 import pytest
@@ -188,6 +189,7 @@ def test_encode_batch_truncates_longest_first(english):
 # ------------------------------------------------------------------------------ decoding, saving
 def test_decode_rejects_ids_outside_the_vocabulary(english):
     tok = english[0]["wordpiece"]
+    assert [tok.id_to_token(i) for i in (-1, len(tok), 2)] == [None, None, "[CLS]"]  # as tokenizers' id_to_token
     with pytest.raises(ValueError, match="outside the vocabulary"):
         tok.decode([len(tok)])
     assert tok.decode(tok.encode("Thou art").ids, skip_special_tokens=False) == "[CLS] thou art [SEP]"
@@ -203,7 +205,70 @@ def test_save_load_round_trip(english, model, tmp_path):
         assert loaded.encode(text) == tok.encode(text)
 
 
+def _edit(state: dict, where: str, value) -> dict:
+    """``state`` with the entry at the dotted path ``where`` set to ``value`` (deleted when ``value`` is ...)."""
+    state = json.loads(json.dumps(state))
+    *parents, key = where.split(".")
+    node = state
+    for parent in parents:
+        node = node[int(parent)] if isinstance(node, list) else node[parent]
+    if value is ...:
+        del node[key]
+    else:
+        node[int(key) if isinstance(node, list) else key] = value
+    return state
+
+
+@pytest.mark.parametrize(
+    "model, where, value, message",
+    [
+        ("wordpiece", "model", ..., r"model must hold \['type', 'unk_token', 'vocab'\]"),
+        ("wordpiece", "model.vocab", {"[PAD]": 0}, "list of non-empty strings"),
+        ("wordpiece", "model.vocab.7", 7, "list of non-empty strings"),
+        ("wordpiece", "normalizer.lowercase", "no", "true or false"),
+        ("wordpiece", "normalizer.unicode", "NFC", "must hold form, lowercase and strip_accents"),
+        ("wordpiece", "pre_tokenizer.type", "whitespace", "pre_tokenizer must be"),
+        ("wordpiece", "version", "1", "version '1', expected 1"),
+        ("bpe", "model.merges", ..., "merges"),
+        ("bpe", "model.merges.0", "t ##h", "merge 0 't ##h'"),
+        ("bpe", "model.merges.0", ["zz", "##qq"], "merge 0"),
+        ("bpe", "model.merges.0", ["a", "b"], "merge 0"),
+    ],
+)
+def test_load_rejects_an_edited_file(english, tmp_path, model, where, value, message):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(_edit(english[0][model].to_dict(), where, value)), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        Tokenizer.load(path)
+
+
+def test_load_rejects_a_file_that_is_not_an_object(tmp_path):
+    (tmp_path / "tok.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="has version None"):
+        Tokenizer.load(tmp_path / "tok.json")
+
+
+def test_encode_batch_rejects_one_string(english):
+    with pytest.raises(TypeError, match="lists of strings, not one string"):
+        english[0]["wordpiece"].encode_batch("to be")
+
+
 # ------------------------------------------------------------------------------ Hugging Face tokenizers
+def test_wordpiece_word_longer_than_max_input_chars_is_one_unknown(english):
+    tok = english[0]["wordpiece"]
+    enc = tok.encode("a " + "x" * 101 + " b", add_special_tokens=False)
+    assert enc.tokens == ["a", "[UNK]", "b"] and enc.offsets == [(0, 1), (2, 103), (104, 105)]
+    assert "[UNK]" not in tok.encode("x" * 100).tokens
+    tokenizers = pytest.importorskip("tokenizers")
+    theirs = tokenizers.Tokenizer(
+        tokenizers.models.WordPiece({t: i for i, t in enumerate(tok.vocab)}, unk_token="[UNK]")
+    )
+    theirs.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    for text in ["a " + "x" * 101 + " b", "y" * 100]:
+        ours, expected = tok.encode(text, add_special_tokens=False), theirs.encode(text, add_special_tokens=False)
+        assert (ours.ids, ours.offsets) == (expected.ids, expected.offsets)
+
+
 def test_wordpiece_agrees_with_hugging_face(english):
     tokenizers = pytest.importorskip("tokenizers")
     tok = english[0]["wordpiece"]

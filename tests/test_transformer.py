@@ -233,6 +233,17 @@ def test_co_attention_layer_gradcheck_and_streams():
                            out_visual[1].detach().cpu().numpy())  # fmt: skip
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_co_attention_layer_names_streams_of_different_batch_sizes(batch_first):
+    layer = nn.CoAttentionLayer(4, 6, 2, 8, batch_first=batch_first)
+    visual, text = mg.randn(2, 3, 4), mg.randn(1, 5, 6) if batch_first else mg.randn(5, 1, 6)
+    visual = visual if batch_first else visual.transpose(0, 1)
+    with pytest.raises(RuntimeError, match=r"MultiheadAttention\(embed_dim=4, num_heads=2\): key .* must be batched"):
+        layer(visual, text)
+    with pytest.raises(RuntimeError, match="must be batched as query"):
+        nn.MultiheadAttention(4, 2)(mg.randn(3, 4), mg.randn(5, 2, 4), mg.randn(5, 2, 4))
+
+
 # ----------------------------------------------------------------------------- KV cache and TransformerSeq2Seq
 def _seq2seq(**kwargs):
     mg.manual_seed(0)

@@ -46,7 +46,9 @@ class ScaledDotProductAttention(Function):
                 scores += mask
             else:  # the mask has batch dims that q and k lack
                 scores = scores + mask
-        if mask is None:  # no key masked: the softmax in cache-sized blocks of rows over the threads
+        if not scores.size:  # no query or no key: nothing to weigh (an empty output, or zeros)
+            probs = scores
+        elif mask is None:  # no key masked: the softmax in cache-sized blocks of rows over the threads
             probs = softmax_rows(scores)[0]
         else:
             top = scores.max(axis=-1, keepdims=True)

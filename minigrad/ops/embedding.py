@@ -144,6 +144,8 @@ def _bag_of_each_entry(offsets, n: int, include_last_offset: bool, xp):
                 f"embedding_bag: with include_last_offset the last offset must be {n} (the input's length)"
             )
         starts = starts[:-1]
+    if len(starts) == 0 and n:
+        raise ValueError(f"embedding_bag: offsets hold no bag but the input has {n} entries")
     if len(starts) and (int(starts[0]) != 0 or bool((xp.diff(starts) < 0).any()) or int(starts[-1]) > n):
         raise ValueError(f"embedding_bag: offsets must start at 0 and rise to at most {n}, got {starts.tolist()}")
     sizes = xp.diff(xp.append(starts, n))

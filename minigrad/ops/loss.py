@@ -517,6 +517,8 @@ def triplet_margin_loss(
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the pairwise distance; ``swap`` uses
     ``min(d(a, n), d(p, n))`` for the negative distance."""
     _check_reduction("triplet_margin_loss", reduction)
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
     anchor, positive, negative = autocast_inputs(triplet_margin_loss, anchor, positive, negative)
     positive_distance = pairwise_distance(anchor, positive, p, eps)
     negative_distance = pairwise_distance(anchor, negative, p, eps)
@@ -543,6 +545,7 @@ def cosine_embedding_loss(
     _check_reduction("cosine_embedding_loss", reduction)
     _check_float("cosine_embedding_loss", "input1", input1)
     _check_float("cosine_embedding_loss", "input2", input2)
+    _check_cosine_embedding_shapes(input1, input2, target)
     input1, input2 = autocast_inputs(cosine_embedding_loss, input1, input2)
     dim = input1.ndim - 1
     magnitudes = ((input1 * input1).sum(dim) + 1e-12) * ((input2 * input2).sum(dim) + 1e-12)
@@ -550,6 +553,22 @@ def cosine_embedding_loss(
     t = target.data
     loss = where(_mask(t == 1), 1 - cos, 0.0) + where(_mask(t == -1), clamp(cos - margin, min=0.0), 0.0)
     return _reduce(loss, reduction)
+
+
+def _check_cosine_embedding_shapes(input1: Tensor, input2: Tensor, target) -> None:
+    """input1, input2: (N, D) with target (N,), or (D,) with a 0-d target (PyTorch's rule)."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"cosine_embedding_loss: target must be a Tensor, got {type(target).__name__}")
+    shapes = tuple(input1.shape), tuple(input2.shape), tuple(target.shape)
+    try:
+        broadcast = backend.numpy.broadcast_shapes(shapes[0], shapes[1])
+    except ValueError:
+        broadcast = None
+    if target.ndim > 1 or input1.ndim != input2.ndim or broadcast is None or broadcast[:-1] != shapes[2]:
+        raise RuntimeError(
+            "cosine_embedding_loss: expected input1 and input2 (N, D) with target (N,), or (D,) with a 0-d "
+            f"target, got {shapes[0]}, {shapes[1]} and target {shapes[2]}"
+        )
 
 
 # --------------------------------------------- information measures and imbalance losses

@@ -115,6 +115,8 @@ class SubwordModel:
     kind = ""
 
     def __init__(self, vocab: list[str], unk_token: str = "[UNK]"):
+        if not isinstance(vocab, list) or not all(isinstance(token, str) and token for token in vocab):
+            raise ValueError(f"{type(self).__name__}: the vocabulary must be a list of non-empty strings")
         if len(set(vocab)) != len(vocab):
             raise ValueError(f"{type(self).__name__}: the vocabulary holds a token twice")
         if unk_token not in vocab:
@@ -141,15 +143,19 @@ class SubwordModel:
 
 class WordPiece(SubwordModel):
     """Greedy longest-match-first: at each position take the longest piece in the vocabulary
-    (``##``-prefixed after the word's first piece)."""
+    (``##``-prefixed after the word's first piece). A word longer than ``max_input_chars_per_word``
+    is one ``[UNK]``, as in BERT and Hugging Face's WordPiece."""
 
     kind = "wordpiece"
 
-    def __init__(self, vocab: list[str], unk_token: str = "[UNK]"):
+    def __init__(self, vocab: list[str], unk_token: str = "[UNK]", max_input_chars_per_word: int = 100):
         super().__init__(vocab, unk_token)
         self.longest = max(len(token.removeprefix(PREFIX)) for token in vocab)
+        self.max_input_chars_per_word = max_input_chars_per_word
 
     def _split(self, word: str) -> list[tuple[int, int, int]]:
+        if len(word) > self.max_input_chars_per_word:
+            return [(self.unk_id, 0, len(word))]
         pieces, start = [], 0
         while start < len(word):
             prefix = PREFIX if start else ""
@@ -163,6 +169,9 @@ class WordPiece(SubwordModel):
             start = end
         return pieces
 
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "max_input_chars_per_word": self.max_input_chars_per_word}
+
 
 class BPE(SubwordModel):
     """Start from characters and apply the learnt merges, lowest rank (earliest learnt) first."""
@@ -171,6 +180,12 @@ class BPE(SubwordModel):
 
     def __init__(self, vocab: list[str], merges: list[tuple[str, str]], unk_token: str = "[UNK]"):
         super().__init__(vocab, unk_token)
+        for i, merge in enumerate(merges):
+            pair = isinstance(merge, (list, tuple)) and len(merge) == 2 and all(isinstance(t, str) for t in merge)
+            if not (pair and merge[1].startswith(PREFIX) and {*merge, _join(*merge)} <= self.token_id.keys()):
+                raise ValueError(
+                    f"BPE: merge {i} {merge!r} must be a token and a ## piece of the vocabulary whose join is in it too"
+                )
         self.merges = [tuple(m) for m in merges]
         self.rank = {pair: r for r, pair in enumerate(self.merges)}
 
@@ -191,7 +206,7 @@ class BPE(SubwordModel):
 
 def model_from_dict(state: dict) -> SubwordModel:
     if state["type"] == "wordpiece":
-        return WordPiece(state["vocab"], state["unk_token"])
+        return WordPiece(state["vocab"], state["unk_token"], state.get("max_input_chars_per_word", 100))
     if state["type"] == "bpe":
-        return BPE(state["vocab"], [tuple(m) for m in state["merges"]], state["unk_token"])
+        return BPE(state["vocab"], state["merges"], state["unk_token"])
     raise ValueError(f"model_from_dict: type must be 'wordpiece' or 'bpe', got {state['type']!r}")

@@ -90,8 +90,9 @@ class Tokenizer:
     def token_to_id(self, token: str) -> int | None:
         return self.model.token_id.get(token)
 
-    def id_to_token(self, id: int) -> str:
-        return self.model.vocab[id]
+    def id_to_token(self, id: int) -> str | None:
+        """The token of ``id``; None outside ``[0, len(self))`` (as ``token_to_id`` for an unknown token)."""
+        return self.model.vocab[id] if 0 <= id < len(self.model.vocab) else None
 
     def _pieces(self, text: str) -> Encoding:
         """``text`` through normaliser, pre-tokenizer and model, without special tokens."""
@@ -138,6 +139,8 @@ class Tokenizer:
         ``padding``: ``True``/``"longest"`` pads with ``[PAD]`` to the longest sequence,
         ``"max_length"`` to ``max_length``, ``False`` needs equal lengths. ``truncation``: cut to
         ``max_length`` tokens (longest text first)."""
+        if isinstance(texts, str) or isinstance(pairs, str):
+            raise TypeError("Tokenizer.encode_batch: texts and pairs must be lists of strings, not one string")
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"Tokenizer.encode_batch: {len(texts)} texts but {len(pairs)} pairs")
         if padding not in (True, False, "longest", "max_length"):
@@ -195,7 +198,21 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
+        """A tokenizer saved by ``save``; a file whose structure is not that raises ``ValueError``."""
         state = json.loads(Path(path).read_text(encoding="utf-8"))
-        if state.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"Tokenizer.load: {path} has version {state.get('version')}, expected {_FORMAT_VERSION}")
-        return cls(Normalizer(**state["normalizer"]), BertPreTokenizer(), model_from_dict(state["model"]))
+        version = state.get("version") if isinstance(state, dict) else None
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"Tokenizer.load: {path} has version {version!r}, expected {_FORMAT_VERSION}")
+        normalizer, model = state.get("normalizer"), state.get("model")
+        if not isinstance(normalizer, dict) or set(normalizer) != {"form", "lowercase", "strip_accents"}:
+            raise ValueError(f"Tokenizer.load: {path}: normalizer must hold form, lowercase and strip_accents")
+        if not all(isinstance(normalizer[key], bool) for key in ("lowercase", "strip_accents")):
+            raise ValueError(f"Tokenizer.load: {path}: normalizer's lowercase and strip_accents must be true or false")
+        if state.get("pre_tokenizer") != BertPreTokenizer().to_dict():
+            raise ValueError(f"Tokenizer.load: {path}: pre_tokenizer must be {BertPreTokenizer().to_dict()}")
+        needed = {"type", "vocab", "unk_token"} | (
+            {"merges"} if isinstance(model, dict) and model.get("type") == "bpe" else set()
+        )
+        if not isinstance(model, dict) or not needed <= model.keys():
+            raise ValueError(f"Tokenizer.load: {path}: model must hold {sorted(needed)}")
+        return cls(Normalizer(**normalizer), BertPreTokenizer(), model_from_dict(model))

@@ -209,6 +209,12 @@ class MultiheadAttention(Module):
                 f"{self._label}: expected key (..., {self.kdim}) and value (..., {self.vdim}) of the same "
                 f"length, got {tuple(key.shape)} and {tuple(value.shape)}"
             )
+        batch = 0 if self.batch_first else 1
+        if key.ndim != query.ndim or (batched and key.shape[batch] != query.shape[batch]):
+            raise RuntimeError(
+                f"{self._label}: key {tuple(key.shape)} must be batched as query {tuple(query.shape)} "
+                f"(batch_first={self.batch_first})"
+            )
         if not batched:
             query, key, value = (x.unsqueeze(1) for x in (query, key, value))
             if key_padding_mask is not None:

@@ -11,10 +11,11 @@ from nn.module import Module, Parameter
 class Embedding(Module):
     """indices (*) of int dtype -> (*, embedding_dim). Initialised N(0, 1), the padding row zero."""
 
-    def __init__(
-        self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, _weight=None, device=None, dtype=None
-    ):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, device=None, dtype=None):  # fmt: skip
         super().__init__()
+        if sparse:
+            raise NotImplementedError(f"{type(self).__name__}: sparse gradients are not supported; use sparse=False")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(
@@ -23,6 +24,7 @@ class Embedding(Module):
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx, self.max_norm = padding_idx, max_norm
+        self.norm_type, self.scale_grad_by_freq = norm_type, scale_grad_by_freq
         if _weight is None:
             self.weight = Parameter(mg.empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
             self.reset_parameters()
@@ -40,14 +42,21 @@ class Embedding(Module):
                 self.weight[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings: mg.Tensor, freeze: bool = True, padding_idx=None) -> Embedding:
+    def from_pretrained(cls, embeddings: mg.Tensor, freeze: bool = True, padding_idx=None, **kwargs) -> Embedding:
+        """A module on a copy of ``embeddings`` (num_embeddings, embedding_dim); ``kwargs``: the
+        constructor's other options (``max_norm``, ``norm_type``, ``scale_grad_by_freq``, and for
+        ``EmbeddingBag`` ``mode`` and ``include_last_offset``)."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"{cls.__name__}.from_pretrained: embeddings must be 2-D, got {tuple(embeddings.shape)}")
         rows, cols = embeddings.shape
-        module = cls(rows, cols, padding_idx=padding_idx, _weight=embeddings.detach().clone())
+        module = cls(rows, cols, padding_idx=padding_idx, _weight=embeddings.detach().clone(), **kwargs)
         module.weight.requires_grad = not freeze
         return module
 
     def forward(self, indices: mg.Tensor) -> mg.Tensor:
-        return F.embedding(indices, self.weight, self.padding_idx, self.max_norm)
+        return F.embedding(
+            indices, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq
+        )
 
     def extra_repr(self) -> str:
         text = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -67,10 +76,8 @@ class EmbeddingBag(Embedding):
                  dtype=None):  # fmt: skip
         if mode not in ("sum", "mean"):
             raise NotImplementedError(f"EmbeddingBag: mode must be 'sum' or 'mean', got {mode!r}")
-        if sparse:
-            raise NotImplementedError("EmbeddingBag: sparse gradients are not supported; use sparse=False")
-        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, _weight, device, dtype)
-        self.norm_type, self.scale_grad_by_freq = norm_type, scale_grad_by_freq
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                         _weight, device, dtype)  # fmt: skip
         self.mode, self.include_last_offset = mode, include_last_offset
 
     def forward(self, input: mg.Tensor, offsets=None, per_sample_weights=None) -> mg.Tensor:

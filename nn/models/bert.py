@@ -179,16 +179,15 @@ class BertModel(nn.Module):
         (default: all 0). Returns sequence_output (B, T, H) and pooled (B, H) (None without a pooler)."""
         if input_ids.ndim != 2:
             raise ValueError(f"BertModel: input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
+        for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+            if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
+                raise ValueError(
+                    f"BertModel: {name} must have the shape of input_ids {tuple(input_ids.shape)}, "
+                    f"got {tuple(tensor.shape)}"
+                )
         if token_type_ids is None:
             token_type_ids = mg.zeros(*input_ids.shape, dtype=mg.int64, device=input_ids.device)
-        padding_mask = None
-        if attention_mask is not None:
-            if tuple(attention_mask.shape) != tuple(input_ids.shape):
-                raise ValueError(
-                    f"BertModel: attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                    f"got {tuple(attention_mask.shape)}"
-                )
-            padding_mask = attention_mask == 0
+        padding_mask = None if attention_mask is None else attention_mask == 0
         x = self.embeddings(input_ids, token_type_ids)
         for layer in self.layers:
             x = layer(x, padding_mask)
