@@ -34,8 +34,10 @@ def _encode(obj, path: str, tensors: dict):
     """A JSON-able description of ``obj``; its tensors go into ``tensors`` under their path."""
     if isinstance(obj, Tensor) or backend.is_array(obj):
         data = obj.data if isinstance(obj, Tensor) else obj
-        tensors[path] = _contiguous(data)
-        return {"tensor": path, "requires_grad": bool(getattr(obj, "requires_grad", False))}
+        # a path already taken ({"a.b": x, "a": {"b": y}}, {0: x, "0": y}) gets a name no path can have
+        name = path if path not in tensors else f"#{len(tensors)}"
+        tensors[name] = _contiguous(data)
+        return {"tensor": name, "requires_grad": bool(getattr(obj, "requires_grad", False))}
     if isinstance(obj, Mapping):
         return {"dict": [[_encode(k, f"{path}.key", {}), _encode(v, f"{path}.{k}", tensors)] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):

@@ -80,3 +80,11 @@ def test_missing_file():
 def test_unsupported_objects_are_refused(tmp_path):
     with pytest.raises(TypeError, match="cannot store a"):
         mg.save({"f": object()}, tmp_path / "x.safetensors")
+
+
+def test_keys_whose_paths_coincide_keep_their_own_tensors(tmp_path):
+    obj = {"a.b": {"c": mg.zeros(1)}, "a": {"b.c": mg.ones(1)}, 0: mg.full((1,), 2.0), "0": mg.full((1,), 3.0)}
+    mg.save(obj, tmp_path / "paths.safetensors")
+    back = mg.load(tmp_path / "paths.safetensors")
+    assert back["a.b"]["c"].item() == 0 and back["a"]["b.c"].item() == 1
+    assert back[0].item() == 2 and back["0"].item() == 3
