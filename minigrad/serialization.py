@@ -18,6 +18,7 @@ from minigrad import backend
 from minigrad.tensor import Tensor
 
 _STRUCTURE = "minigrad.structure"
+_NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64", "C64"}
 
 
 def _contiguous(array):
@@ -89,7 +90,8 @@ def _decode(node, tensors: dict, device: str):
 
 def load(path, map_location=None):
     """Read what ``save`` wrote (or any safetensors file of tensors) onto ``map_location``
-    ("cpu" or "cuda"; default: the default device). A truncated or corrupt file raises ValueError."""
+    ("cpu" or "cuda"; default: the default device). A truncated or corrupt file raises ValueError,
+    a tensor of a dtype NumPy has not (bfloat16, float8) TypeError."""
     from safetensors import SafetensorError, safe_open
 
     device = backend.check_device(map_location or backend.get_default_device())
@@ -99,9 +101,13 @@ def load(path, map_location=None):
     try:
         with safe_open(name, framework="numpy") as f:
             metadata = f.metadata() or {}
-            tensors = OrderedDict((key, f.get_tensor(key)) for key in f.keys())
+            dtypes = {key: f.get_slice(key).get_dtype() for key in f.keys()}
+            tensors = OrderedDict((key, f.get_tensor(key)) for key in f.keys() if dtypes[key] in _NUMPY_DTYPES)
     except (SafetensorError, OSError, TypeError, ValueError, KeyError) as error:
         raise ValueError(f"load: {name} is not a valid safetensors file (truncated or corrupt?): {error}") from error
+    unreadable = {key: dtype for key, dtype in dtypes.items() if dtype not in _NUMPY_DTYPES}
+    if unreadable:
+        raise TypeError(f"load: {name} holds tensors of dtypes NumPy, and so minigrad, has not: {unreadable}")
     if _STRUCTURE not in metadata:
         return OrderedDict((k, Tensor._make(backend.to_device(v, device))) for k, v in tensors.items())
     try:

@@ -53,6 +53,16 @@ def test_a_file_written_by_pytorch_loads_into_the_module(tmp_path):
     )
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float8_e4m3fn"])
+def test_a_dtype_numpy_has_not_is_named_not_called_corrupt(tmp_path, dtype):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2, dtype=getattr(torch, dtype)), "b": torch.zeros(2)}, tmp_path / "half.safetensors")
+    with pytest.raises(TypeError, match=r"has not: \{'w': '(BF16|F8_E4M3)'\}"):
+        mg.load(tmp_path / "half.safetensors")
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "bad header"])
 def test_damaged_files_raise_and_load_nothing(tmp_path, damage):
     path = tmp_path / "model.safetensors"
