@@ -496,7 +496,9 @@ class Module:
 
         Everything is checked first: with ``strict``, missing and unexpected keys are errors, and
         a shape or dtype that does not match is always one. If anything is wrong, nothing is
-        loaded and one RuntimeError lists every problem.
+        loaded and one RuntimeError lists every problem. With ``assign`` the values become the
+        parameters and buffers themselves (their dtype and device kept; a parameter keeps its
+        ``requires_grad``), as PyTorch's ``assign=True``.
         """
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
@@ -528,6 +530,14 @@ class Module:
                                + "\n(nothing was loaded)")  # fmt: skip
         for key, array in values.items():
             target = own[key]
+            if assign:
+                path, _, name = key.rpartition(".")
+                module = self.get_submodule(path)
+                if name in module._parameters:
+                    module._parameters[name] = Parameter(array, requires_grad=target.requires_grad)
+                else:
+                    module._buffers[name] = Tensor._make(array)
+                continue
             target.data[...] = backend.as_array(array, target.dtype, target.device)
             target._bump_version()
         return IncompatibleKeys(missing, unexpected)

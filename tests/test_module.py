@@ -145,6 +145,22 @@ def test_load_state_dict_non_strict_reports_keys():
     assert missing == ["scale"] and unexpected == ["extra"]
 
 
+def test_load_state_dict_assign_makes_the_values_the_parameters_and_buffers():
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    net[0].bias.requires_grad_(False)
+    state = {
+        k: v.double() if v.dtype == mg.float32 else v
+        for k, v in nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).state_dict().items()
+    }
+    net.load_state_dict(state, assign=True)
+    assert isinstance(net[0].weight, nn.Parameter) and net[0].weight.dtype == mg.float64
+    assert net[0].weight.requires_grad and not net[0].bias.requires_grad
+    assert net[1].running_mean.dtype == mg.float64 and "running_mean" in dict(net[1].named_buffers())
+    state["0.weight"].data[0, 0] = 5.0  # the parameter is the checkpoint's tensor, as PyTorch's assign=True
+    assert net[0].weight.data[0, 0] == 5.0
+    assert net(mg.randn(4, 3, dtype=mg.float64)).dtype == mg.float64
+
+
 def test_load_state_dict_invalidates_graphs_that_saved_the_old_weights():
     net = nn.Linear(3, 3)
     out = (net(mg.randn(2, 3, requires_grad=True)) ** 2).sum()
