@@ -335,6 +335,7 @@ def test_load_digits_and_split():
     again = train_test_split(images, labels, test_size=297)
     np.testing.assert_array_equal(again[1].cpu().numpy(), x_test.cpu().numpy())
     assert len(train_test_split(labels, test_size=0.1)[1]) == 180
+    assert len(train_test_split(labels, test_size=np.int64(297))[1]) == 297  # a NumPy integer is a count too
     with pytest.raises(ValueError, match="samples"):
         train_test_split(images, labels[:5])
 

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import math
+import numbers
 import os
 import pickle
 import struct
@@ -370,7 +371,7 @@ def train_test_split(*tensors, test_size: float | int = 0.25, seed: int = 0) -> 
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
         raise ValueError(f"train_test_split: all inputs must have {n} samples, got {[len(t) for t in tensors]}")
-    count = test_size if isinstance(test_size, int) else math.ceil(test_size * n)
+    count = int(test_size) if isinstance(test_size, numbers.Integral) else math.ceil(test_size * n)
     if not 0 <= count <= n:
         raise ValueError(f"train_test_split: test_size must be in [0, {n}] samples or [0, 1], got {test_size}")
     order = np.random.default_rng(seed).permutation(n)
