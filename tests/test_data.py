@@ -246,8 +246,9 @@ def test_worker_error_is_raised_in_the_main_process_and_workers_stop():
     assert next(iterator).tolist() == [0, 1]
     assert next(iterator).tolist() == [2, 3]
     assert len(multiprocessing.active_children()) == 2
-    with pytest.raises(KeyError, match="sample 4 is missing"):
+    with pytest.raises(KeyError, match="sample 4 is missing") as error:
         next(iterator)
+    assert "\n\nCaught KeyError in DataLoader worker process 0" in str(error.value)  # real line breaks, not "\\n"
     assert multiprocessing.active_children() == []
 
 

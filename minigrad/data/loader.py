@@ -113,11 +113,18 @@ def _worker_loop(dataset, collate_fn, tasks, results) -> None:
         results.put(message)
 
 
+class _AsIs(str):
+    """A message a KeyError shows as it is, line breaks included (KeyError shows its argument's repr)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _reraise(worker: int, failure) -> None:
     kind, message, trace = failure
     text = f"{message}\n\nCaught {kind.__name__} in DataLoader worker process {worker}. Original {trace}"
     try:
-        error = kind(text)
+        error = kind(_AsIs(text) if issubclass(kind, KeyError) else text)
     except Exception:  # an exception type that cannot be rebuilt from a message
         error = RuntimeError(text)
     raise error
