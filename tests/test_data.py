@@ -137,6 +137,10 @@ def test_default_collate_matches_torch():
     assert ours[0][1].tolist() == theirs[0][1].tolist() and str(theirs[0][1].dtype) == "torch." + str(ours[0][1].dtype)
     assert ours[1]["a"].tolist() == theirs[1]["a"].tolist() and ours[1]["a"].dtype == mg.int32
     assert type(ours) is type(theirs) and type(ours[0]) is type(theirs[0])
+    for numbers in ([1, 2.5], [2.5, 1]):  # mixed ints and floats are not truncated to ints
+        ours, theirs = default_collate(numbers), torch_collate(numbers)
+        assert ours.tolist() == theirs.tolist() == numbers
+        assert str(theirs.dtype) == "torch." + str(ours.dtype)
 
 
 # --------------------------------------------------------------------------- loader

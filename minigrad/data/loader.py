@@ -35,7 +35,8 @@ def default_collate(batch: list):
     """Merge a list of samples into a batch, as PyTorch's ``default_collate`` does.
 
     Tensors and NumPy arrays are stacked along a new first dimension; Python ints become an
-    int64 tensor, floats a float64 tensor, bools a bool tensor, NumPy scalars keep their dtype;
+    int64 tensor (of the default float dtype if a float is among them), floats a float64 tensor,
+    bools a bool tensor, NumPy scalars keep their dtype;
     strings stay a list. Tuples and lists are collated position by position (giving a list),
     dicts key by key, named tuples field by field.
     """
@@ -54,8 +55,9 @@ def default_collate(batch: list):
         return Tensor._make(np.asarray(batch))
     if isinstance(elem, bool):
         return Tensor._make(np.asarray(batch, dtype=backend.bool_))
-    if isinstance(elem, int):
-        return Tensor._make(np.asarray(batch, dtype=backend.int64))
+    if isinstance(elem, int):  # a float among the ints makes a float tensor, as torch.tensor(batch) infers
+        floats = any(isinstance(x, float) for x in batch)
+        return Tensor._make(np.asarray(batch, dtype=backend.get_default_dtype() if floats else backend.int64))
     if isinstance(elem, float):
         return Tensor._make(np.asarray(batch, dtype=backend.float64))
     if isinstance(elem, (str, bytes)):
