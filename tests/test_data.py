@@ -125,6 +125,8 @@ def test_default_collate_scalars_named_tuples_and_errors():
         default_collate([(1, 2), (1,)])
     with pytest.raises(TypeError, match="default_collate"):
         default_collate([object(), object()])
+    with pytest.raises(TypeError, match="strings or objects"):  # as PyTorch, not a tensor of strings
+        default_collate([np.array(["a"]), np.array(["b"])])
 
 
 def test_default_collate_matches_torch():

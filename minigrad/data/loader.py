@@ -47,6 +47,8 @@ def default_collate(batch: list):
             raise RuntimeError(f"default_collate: tensors in a batch must have equal shapes, got {sorted(shapes)}")
         return stack(batch)
     if backend.is_array(elem):
+        if elem.dtype.kind in "SUO":
+            raise TypeError(f"default_collate: arrays of strings or objects ({elem.dtype}) cannot become a tensor")
         shapes = {a.shape for a in batch}
         if len(shapes) > 1:
             raise RuntimeError(f"default_collate: arrays in a batch must have equal shapes, got {sorted(shapes)}")
