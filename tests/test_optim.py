@@ -117,6 +117,10 @@ def test_optimizer_errors():
     p = nn.Parameter(mg.ones(2))
     with pytest.raises(ValueError, match="more than one parameter group"):
         nn.optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    optimizer = nn.optim.SGD([p], lr=0.1)
+    state = {"state": {7: {"momentum_buffer": mg.ones(2)}}, "param_groups": optimizer.state_dict()["param_groups"]}
+    with pytest.raises(ValueError, match="parameter 7, which no parameter group lists"):
+        optimizer.load_state_dict(state)
 
 
 def test_a_step_invalidates_graphs_that_saved_the_old_weights():

@@ -202,6 +202,11 @@ class Optimizer:
         }
         state = {}
         for key, values in state_dict["state"].items():
+            if int(key) not in params:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: the state is for parameter {key}, "
+                    f"which no parameter group lists (indices {sorted(params)})"
+                )
             p = params[int(key)]
             state[p] = {}
             for name, value in values.items():
