@@ -233,6 +233,7 @@ def test_compose_shapes_graph_and_reproducibility():
 # ------------------------------------------------------ self-supervised augmentations
 def test_random_resized_crop_shapes_ranges_and_boxes():
     crop = T.RandomResizedCrop((6, 8))
+    assert crop.scale == (0.08, 1.0) and crop.ratio == (3 / 4, 4 / 3)  # torchvision's defaults
     x = _images(5, 3, 20, 24)
     out = crop(x).cpu().numpy()
     assert out.shape == (5, 3, 6, 8) and crop(x[0]).shape == (3, 6, 8)
@@ -241,7 +242,7 @@ def test_random_resized_crop_shapes_ranges_and_boxes():
     top, left, h, w = crop.boxes(200, 20, 24)
     assert (top >= 0).all() and (left >= 0).all() and (top + h <= 20).all() and (left + w <= 24).all()
     area = h * w / (20 * 24)
-    assert area.min() >= 0.2 - 0.05 and area.max() <= 1.0 and area.std() > 0.1  # within scale, up to rounding
+    assert area.min() >= 0.08 - 0.05 and area.max() <= 1.0 and area.std() > 0.1  # within scale, up to rounding
     assert (w / h).min() >= 3 / 4 - 0.1 and (w / h).max() <= 4 / 3 + 0.1
 
 

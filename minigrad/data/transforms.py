@@ -356,7 +356,7 @@ class RandomResizedCrop(Transform):
     needs_float = True
     tries = 10
 
-    def __init__(self, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), interpolation: str = "bilinear"):
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation: str = "bilinear"):
         self.size = _pair(size, "RandomResizedCrop")
         for name, value in (("scale", scale), ("ratio", ratio)):
             if len(value) != 2 or not 0 < value[0] <= value[1]:
