@@ -182,6 +182,20 @@ def test_loader_argument_errors():
         DataLoader(_tensor_dataset(), num_workers=-1)
 
 
+def test_batch_sampler_gives_the_batches_and_excludes_the_batching_options():
+    from minigrad.data import BucketBatchSampler
+
+    ds = _tensor_dataset(10)
+    loader = DataLoader(ds, batch_sampler=[[3, 1], [0, 9, 4], [7]])
+    assert len(loader) == 3 and [y.tolist() for _, y in loader] == [[3, 1], [0, 9, 4], [7]]
+    buckets = DataLoader(ds, batch_sampler=BucketBatchSampler([5, 1, 4, 2, 3, 9, 8, 7, 6, 0], batch_size=3))
+    batches = [y.tolist() for _, y in buckets]
+    assert len(batches) == len(buckets) == 4 and sorted(sum(batches, [])) == list(range(10))
+    for options in (dict(batch_size=2), dict(shuffle=True), dict(sampler=[0, 1]), dict(drop_last=True)):
+        with pytest.raises(ValueError, match="batch_sampler is mutually exclusive"):
+            DataLoader(ds, batch_sampler=[[0]], **options)
+
+
 def test_shuffle_is_a_permutation_new_each_epoch_and_seeded():
     ds = _tensor_dataset(20)
     loader = DataLoader(ds, batch_size=6, shuffle=True, seed=3)

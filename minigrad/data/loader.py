@@ -139,7 +139,9 @@ class DataLoader:
 
     ``shuffle`` draws a new order every epoch (see the module docstring for the seeding);
     ``sampler`` (an iterable of indices with a length, such as ``DistributedSampler``) gives the
-    order instead, so it cannot be combined with ``shuffle``;
+    order instead, so it cannot be combined with ``shuffle``; ``batch_sampler`` (an iterable of
+    lists of indices with a length, such as ``BucketBatchSampler``) gives the batches themselves,
+    so it excludes ``batch_size``, ``shuffle``, ``sampler`` and ``drop_last``;
     ``drop_last`` drops a last incomplete batch; ``collate_fn`` merges a list of samples into a
     batch (``default_collate`` when None). ``num_workers > 0`` makes batches in that many worker
     processes, keeping up to ``prefetch_factor`` batches per worker in flight; they yield the
@@ -160,6 +162,7 @@ class DataLoader:
         prefetch_factor: int = 2,
         multiprocessing_context: str | None = None,
         sampler=None,
+        batch_sampler=None,
     ):
         if not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -169,8 +172,12 @@ class DataLoader:
             raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got {prefetch_factor!r}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler is mutually exclusive with shuffle=True")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError(
+                "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last"
+            )
         self.dataset = dataset
-        self.sampler = sampler
+        self.sampler, self.batch_sampler = sampler, batch_sampler
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -181,24 +188,31 @@ class DataLoader:
         self._generator = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
         generator = self._generator if self._generator is not None else backend.generator("cpu")
         epoch_seed = int(generator.integers(2**63))
-        n = len(self.dataset)
-        if self.sampler is not None:
-            order = np.fromiter(self.sampler, dtype=backend.int64)
-        elif self.shuffle:
-            order = np.random.default_rng([epoch_seed, 0]).permutation(n)
-        else:
-            order = np.arange(n)
-        batches = [order[k * self.batch_size : (k + 1) * self.batch_size] for k in range(len(self))]
+        batches = self._batches(epoch_seed)
         seeds = [[epoch_seed, 1, k] for k in range(len(batches))]
         if self.num_workers == 0:
             return (_make_batch(self.dataset, self.collate_fn, b, s) for b, s in zip(batches, seeds))
         return self._from_workers(batches, seeds)
+
+    def _batches(self, epoch_seed: int) -> list:
+        """This epoch's batches, each an int64 array of dataset indices."""
+        if self.batch_sampler is not None:
+            return [np.asarray(list(batch), dtype=backend.int64) for batch in self.batch_sampler]
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=backend.int64)
+        elif self.shuffle:
+            order = np.random.default_rng([epoch_seed, 0]).permutation(len(self.dataset))
+        else:
+            order = np.arange(len(self.dataset))
+        return [order[k * self.batch_size : (k + 1) * self.batch_size] for k in range(len(self))]
 
     def _from_workers(self, batches: list, seeds: list):
         context = multiprocessing.get_context(self.multiprocessing_context)
