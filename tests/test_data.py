@@ -225,6 +225,8 @@ def test_vectorised_batches_equal_per_sample_collation():
     fast = _as_lists(DataLoader(ds, batch_size=4, shuffle=True, seed=0))
     slow = _as_lists(DataLoader(ds, batch_size=4, shuffle=True, seed=0, collate_fn=default_collate))
     assert fast == slow
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert type(batch) is type(default_collate([ds[0], ds[1]])) is list  # as PyTorch's [x, y]
 
 
 def test_custom_collate_fn_receives_samples():

@@ -301,7 +301,9 @@ def test_fashion_mnist_download_goes_to_the_cache(tmp_path, monkeypatch, no_full
 def test_image_dataset_batches_equal_stacked_items(no_full_copies):
     train = FashionMNIST(transform=T.Normalize((0.5,), (0.25,)))
     indices = np.array([5, 0, 4242])
-    images, labels = train.get_batch(indices)
+    batch = train.get_batch(indices)
+    assert isinstance(batch, list)  # default_collate's (and PyTorch's) [images, labels]
+    images, labels = batch
     items = [train[int(i)] for i in indices]
     np.testing.assert_array_equal(images.cpu().numpy(), np.stack([x.cpu().numpy() for x, _ in items]))
     assert labels.tolist() == [y for _, y in items]

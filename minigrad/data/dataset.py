@@ -52,7 +52,7 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
     def get_batch(self, indices):
-        return tuple(t[indices] for t in self.tensors)
+        return [t[indices] for t in self.tensors]  # a list, as default_collate makes of the samples' tuples
 
 
 class Subset(Dataset):

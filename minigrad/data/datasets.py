@@ -142,7 +142,7 @@ class _ImageDataset(Dataset):
 
     def get_batch(self, indices):
         images = Tensor._make(_as_float_images(self.data.data[indices]))
-        return (self.transform(images) if self.transform is not None else images), self.targets[indices]
+        return [self.transform(images) if self.transform is not None else images, self.targets[indices]]
 
 
 def _as_float_images(pixels):
