@@ -89,6 +89,7 @@ def test_random_split_partitions_and_is_seeded():
     assert all((a.indices == b.indices).all() for a, b in zip(parts, again))
     fractions = random_split(ds, [0.25, 0.75], seed=0)  # 2.5 + 7.5: the remainder goes to the first
     assert [len(p) for p in fractions] == [3, 7]
+    assert [len(p) for p in random_split(_tensor_dataset(1), [0.5, 0.5], seed=0)] == [1, 0]  # as PyTorch
     mg.manual_seed(5)
     first = random_split(ds, [5, 5])[0].indices
     mg.manual_seed(5)

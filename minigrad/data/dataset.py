@@ -87,7 +87,7 @@ def random_split(dataset, lengths: Sequence, seed: int | None = None) -> list[Su
     """
     n = len(dataset)
     lengths = list(lengths)
-    if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1) and sum(lengths) != n:
+    if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1):  # (n = 1: both readings agree)
         counts = [int(math.floor(n * f)) for f in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
