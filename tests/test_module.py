@@ -175,6 +175,14 @@ def test_shared_parameters_are_counted_once():
     assert len(list(seq.parameters())) == 2
 
 
+def test_remove_duplicate_false_lists_shared_parameters_under_every_name():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    names = [name for name, _ in model.named_parameters(remove_duplicate=False)]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+
+
 def test_forward_hooks():
     net = nn.Linear(2, 2)
     seen = []
