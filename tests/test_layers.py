@@ -99,6 +99,9 @@ CASES = [
     ("LSTM", (3, 4), dict(num_layers=2, bidirectional=True, batch_first=True), [_x(2, 5, 3)]),
     ("GRU", (3, 4), dict(bidirectional=True), [_x(5, 2, 3)]),
     ("GRU", (3, 4), {}, [_x(5, 3)]),  # unbatched
+    ("InstanceNorm2d", (3,), dict(affine=True), [_x(3, 4, 5)]),  # unbatched
+    ("MaxPool2d", (2,), {}, [_x(0, 3, 6, 6)]),  # an empty batch
+    ("AvgPool2d", (2,), {}, [_x(0, 3, 6, 6)]),
     ("RNNCell", (3, 4), {}, [_x(2, 3), _x(2, 4, seed=1)]),
     ("LSTMCell", (3, 4), {}, [_x(2, 3)]),
     ("GRUCell", (3, 4), {}, [_x(2, 3), _x(2, 4, seed=1)]),
