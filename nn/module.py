@@ -435,13 +435,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Gradients to None, or (``set_to_none=False``) zeroed in place, as PyTorch does."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = mg.zeros_like(p.grad)
+            _zero_grad(p, set_to_none)
 
     def apply(self, fn) -> Module:
         """Call ``fn`` on every submodule (children first) and on self."""
@@ -788,3 +784,16 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+def _zero_grad(p, set_to_none: bool) -> None:
+    """``p.grad`` to None, or zeroed in place (a gradient recorded with create_graph is replaced
+    by detached zeros instead, cutting it from its graph)."""
+    if p.grad is None:
+        return
+    if set_to_none:
+        p.grad = None
+    elif p.grad.grad_fn is not None:
+        p.grad = mg.zeros_like(p.grad)
+    else:
+        p.grad.zero_()

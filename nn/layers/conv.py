@@ -41,6 +41,8 @@ class _ConvNd(Module):
             raise ValueError(
                 f"{type(self).__name__}: padding_mode must be one of {self.padding_modes}, got {padding_mode!r}"
             )
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{type(self).__name__}: groups must be a positive integer, got {groups!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) "
