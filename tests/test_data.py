@@ -2,6 +2,7 @@
 
 import collections
 import multiprocessing
+import random
 import time
 
 import numpy as np
@@ -241,6 +242,27 @@ def test_workers_give_the_batches_of_no_workers(num_workers):
     plain = _as_lists(DataLoader(ds, batch_size=4, shuffle=True, seed=7))
     workers = _as_lists(DataLoader(ds, batch_size=4, shuffle=True, seed=7, num_workers=num_workers))
     assert workers == plain and len(plain) == 6
+
+
+class GlobalDraws(Dataset):
+    """Samples drawn from NumPy's global generator and Python's ``random``, as many user transforms do."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return [float(np.random.rand()), random.random()]
+
+
+def test_numpy_and_python_random_draws_differ_across_workers_and_epochs_and_repeat_with_the_seed():
+    np.random.seed(0)
+    outside = np.random.get_state()[1].copy()
+    loader = DataLoader(GlobalDraws(), batch_size=2, num_workers=2, seed=5)
+    first, second = _as_lists(loader), _as_lists(loader)
+    assert len({tuple(numpy_draws) for numpy_draws, _ in first}) == 4  # forked workers do not repeat each other
+    assert first != second  # nor an epoch the one before
+    assert _as_lists(DataLoader(GlobalDraws(), batch_size=2, seed=5)) == first  # what no workers give
+    assert (np.random.get_state()[1] == outside).all()  # the caller's global state is left alone
 
 
 def test_workers_apply_random_transforms_like_no_workers():

@@ -3,11 +3,12 @@
 Reproducibility. Each pass over the loader (an epoch) draws one ``epoch_seed``: from the
 loader's own generator when it was given ``seed=``, else from minigrad's generator, so that
 ``mg.manual_seed`` fixes every epoch. The shuffle order and, for each batch ``k``, the random
-state the dataset's transforms draw from are derived from ``(epoch_seed, k)`` alone. A batch
+state the dataset's transforms draw from (minigrad's generator, and NumPy's global one and
+Python's ``random`` for transforms that use those) are derived from ``(epoch_seed, k)`` alone. A batch
 therefore has the same content whichever process makes it: ``num_workers=4`` yields exactly
 the batches of ``num_workers=0`` (PyTorch instead seeds each worker, so there the augmented
-batches depend on the number of workers). Making a batch leaves minigrad's generator as it
-found it, so the data pipeline never shifts the draws of initialisation or dropout.
+batches depend on the number of workers). Making a batch leaves these generators as it
+found them, so the data pipeline never shifts the draws of initialisation or dropout.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import multiprocessing
 import numbers
 import pickle
 import queue
+import random
 import signal
 import traceback
 from collections.abc import Mapping
@@ -80,13 +82,20 @@ def default_collate(batch: list):
 
 @contextlib.contextmanager
 def _random_state(seed: list):
-    """Let the code inside draw from minigrad's generator seeded with ``seed``, then put the old state back."""
-    saved = backend.generators.state()
+    """Let the code inside draw from minigrad's generator, NumPy's global one and Python's
+    ``random``, all seeded from ``seed``, then put their old states back. (Worker processes
+    forked from one parent would otherwise repeat NumPy's global draws in every worker and epoch.)"""
+    saved = backend.generators.state(), np.random.get_state(), random.getstate()
     backend.generators.reseed(seed)
+    words = np.random.SeedSequence(seed).generate_state(4)
+    np.random.seed(words)
+    random.seed(int.from_bytes(words.tobytes(), "little"))
     try:
         yield
     finally:
-        backend.generators.set_state(saved)
+        backend.generators.set_state(saved[0])
+        np.random.set_state(saved[1])
+        random.setstate(saved[2])
 
 
 def _make_batch(dataset, collate_fn, indices, seed: list):
