@@ -28,7 +28,12 @@ def _contiguous(array):
 
 
 def _is_flat(obj) -> bool:
-    return isinstance(obj, Mapping) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    """A dict plain safetensors can hold ("__metadata__" names its header's metadata, not a tensor)."""
+    return (
+        isinstance(obj, Mapping)
+        and "__metadata__" not in obj
+        and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    )
 
 
 def _encode(obj, path: str, tensors: dict):

@@ -98,3 +98,5 @@ def test_keys_whose_paths_coincide_keep_their_own_tensors(tmp_path):
     back = mg.load(tmp_path / "paths.safetensors")
     assert back["a.b"]["c"].item() == 0 and back["a"]["b.c"].item() == 1
     assert back[0].item() == 2 and back["0"].item() == 3
+    mg.save({"__metadata__": mg.ones(1)}, tmp_path / "reserved.safetensors")  # the header's own key in safetensors
+    assert mg.load(tmp_path / "reserved.safetensors")["__metadata__"].item() == 1
