@@ -379,8 +379,8 @@ Tensor.__abs__ = _ew.abs
 Tensor.__getitem__ = _ix.getitem
 Tensor.__eq__, Tensor.__ne__ = _nd.eq, _nd.ne
 Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = _nd.lt, _nd.le, _nd.gt, _nd.ge
-Tensor.__and__, Tensor.__or__, Tensor.__xor__ = _nd.logical_and, _nd.logical_or, _nd.logical_xor
-Tensor.__invert__ = _nd.logical_not
+Tensor.__and__, Tensor.__or__, Tensor.__xor__ = _nd.bitwise_and, _nd.bitwise_or, _nd.bitwise_xor
+Tensor.__invert__ = _nd.bitwise_not
 Tensor.__floordiv__ = _nd.floor_divide
 Tensor.__mod__ = _nd.remainder
 
