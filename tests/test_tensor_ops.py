@@ -29,3 +29,18 @@ def test_bitwise_operators_on_integers_and_bools():
     mask = mg.tensor([True, False])
     assert (~mask).dtype == mg.bool
     np.testing.assert_array_equal((~mask).cpu().numpy(), [False, True])
+
+
+def test_argsort_is_stable_both_ways_and_takes_pytorchs_arguments():
+    x = mg.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(mg.argsort(x, dim=1, stable=True).cpu().numpy(), [[3, 0, 1, 2], [2, 0, 1, 3]])
+    descending = mg.argsort(x, dim=1, descending=True, stable=True)
+    np.testing.assert_array_equal(descending.cpu().numpy(), [[1, 2, 0, 3], [0, 1, 3, 2]])
+    np.testing.assert_array_equal(mg.argsort(x, dim=0, descending=True).cpu().numpy(), [[1, 0, 0, 1], [0, 1, 1, 0]])
+    smallest = np.iinfo(np.int64).min
+    np.testing.assert_array_equal(mg.argsort(mg.tensor([3, smallest, 1]), descending=True).cpu().numpy(), [0, 2, 1])
+    np.testing.assert_array_equal(mg.argsort(mg.tensor([True, False, True]), descending=True).cpu().numpy(), [0, 2, 1])
+    with_nan = mg.tensor([1.0, float("nan"), 0.0])  # NaN sorts as the largest value
+    np.testing.assert_array_equal(mg.argsort(with_nan).cpu().numpy(), [2, 0, 1])
+    np.testing.assert_array_equal(mg.argsort(with_nan, descending=True).cpu().numpy(), [1, 0, 2])
+    assert mg.argsort(mg.tensor(2.0), descending=True).shape == ()

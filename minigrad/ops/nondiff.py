@@ -69,10 +69,17 @@ isinf = _no_grad_op("isinf", _xp("isinf"))
 isfinite = _no_grad_op("isfinite", _xp("isfinite"))
 argmax = _no_grad_op("argmax", _arg_extremum("argmax"))
 argmin = _no_grad_op("argmin", _arg_extremum("argmin"))
-argsort = _no_grad_op("argsort", lambda x, dim=-1, descending=False: _argsort(x, dim, descending))
+argsort = _no_grad_op("argsort", lambda x, dim=-1, descending=False, stable=False: _argsort(x, dim, descending))
 
 
 def _argsort(x, dim, descending):
+    """Always stable. Descending sorts the reversed array ascending and reverses the order
+    back, so that ties keep their first-come order and NaN comes first, as the largest
+    (negating would overflow the smallest integer and fails on bool)."""
     xp = array_module(x)
-    order = xp.argsort(-x if descending else x, axis=dim, kind="stable")
-    return order.astype(backend.int64, copy=False)
+    if x.ndim == 0:
+        return xp.zeros((), dtype=backend.int64)
+    if not descending:
+        return xp.argsort(x, axis=dim, kind="stable").astype(backend.int64, copy=False)
+    order = xp.flip(xp.argsort(xp.flip(x, axis=dim), axis=dim, kind="stable"), axis=dim)
+    return (x.shape[dim] - 1 - order).astype(backend.int64, copy=False)
