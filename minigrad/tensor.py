@@ -381,8 +381,8 @@ Tensor.__eq__, Tensor.__ne__ = _nd.eq, _nd.ne
 Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = _nd.lt, _nd.le, _nd.gt, _nd.ge
 Tensor.__and__, Tensor.__or__, Tensor.__xor__ = _nd.bitwise_and, _nd.bitwise_or, _nd.bitwise_xor
 Tensor.__invert__ = _nd.bitwise_not
-Tensor.__floordiv__ = _nd.floor_divide
-Tensor.__mod__ = _nd.remainder
+Tensor.__floordiv__, Tensor.__rfloordiv__ = _nd.floor_divide, _reflected(_nd.floor_divide)
+Tensor.__mod__, Tensor.__rmod__ = _nd.remainder, _reflected(_nd.remainder)
 
 # Methods: x.exp() is mg.exp(x).
 for _module, _names in (

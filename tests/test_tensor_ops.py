@@ -44,3 +44,22 @@ def test_argsort_is_stable_both_ways_and_takes_pytorchs_arguments():
     np.testing.assert_array_equal(mg.argsort(with_nan).cpu().numpy(), [2, 0, 1])
     np.testing.assert_array_equal(mg.argsort(with_nan, descending=True).cpu().numpy(), [1, 0, 2])
     assert mg.argsort(mg.tensor(2.0), descending=True).shape == ()
+
+
+def test_result_dtypes_follow_pytorchs_promotion():
+    ints, half, flags = mg.tensor([3, -4]), mg.tensor([1.0, 2.0], dtype=mg.float16), mg.tensor([True, False])
+    assert (ints + half).dtype == mg.float16  # a floating-point tensor's dtype wins over integers
+    assert (ints.to(mg.int32) * half).dtype == mg.float16
+    assert (half / ints).dtype == mg.float16
+    assert mg.tensor([True]).log().dtype == mg.get_default_dtype()  # not NumPy's float16
+    assert flags.exp().dtype == mg.get_default_dtype()
+    assert (ints // 2.5).dtype == mg.get_default_dtype()  # not NumPy's float64
+    assert (ints % 2.5).dtype == mg.get_default_dtype()
+    assert (ints // half).dtype == mg.float16
+
+
+def test_reflected_floor_divide_and_remainder():
+    x = mg.tensor([2, -3])
+    np.testing.assert_array_equal((7 // x).cpu().numpy(), [3, -3])
+    np.testing.assert_array_equal((7 % x).cpu().numpy(), [1, -2])
+    np.testing.assert_array_equal((7.5 // mg.tensor([2.0])).cpu().numpy(), [3.0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 
 from minigrad import backend
+from minigrad.autograd import _as_output
 from minigrad.backend import array_module
 from minigrad.ops._dims import normalize_dim
 from minigrad.tensor import Tensor
@@ -24,9 +25,7 @@ def _no_grad_op(name: str, array_fn):
         except (ValueError, TypeError) as error:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays if hasattr(a, "shape"))
             raise RuntimeError(f"{name}: {error} (shapes {shapes})") from error
-        if not backend.is_array(out):
-            out = array_module(next((a for a in arrays if backend.is_array(a)), None)).asarray(out)
-        return Tensor._make(out)
+        return Tensor._make(_as_output(out, args, exact_dtype=False))
 
     op.__name__ = name
     return op
