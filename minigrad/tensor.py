@@ -278,7 +278,13 @@ class Tensor:
     def _write(self, name: str, index, value) -> None:
         if not backend.is_writeable(self.data):
             raise RuntimeError(f"{name}: this tensor is a read-only view (from expand); clone() it first")
-        self.data[index] = value
+        try:
+            self.data[index] = value
+        except ValueError as error:  # a value that does not broadcast to the indexed part
+            shape = tuple(getattr(value, "shape", ()))
+            raise RuntimeError(
+                f"{name}: a value of shape {shape} cannot be written into {tuple(self.shape)}: {error}"
+            ) from error
         self._bump_version()
 
     def __setitem__(self, index, value) -> None:

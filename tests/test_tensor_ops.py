@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 
@@ -63,3 +64,10 @@ def test_reflected_floor_divide_and_remainder():
     np.testing.assert_array_equal((7 // x).cpu().numpy(), [3, -3])
     np.testing.assert_array_equal((7 % x).cpu().numpy(), [1, -2])
     np.testing.assert_array_equal((7.5 // mg.tensor([2.0])).cpu().numpy(), [3.0])
+
+
+def test_setitem_with_a_value_that_does_not_broadcast_names_the_op_and_shapes():
+    x = mg.zeros(3, 4)
+    with pytest.raises(RuntimeError, match=r"__setitem__: a value of shape \(5,\) cannot be written into \(3, 4\)"):
+        x[0] = mg.ones(5)
+    assert x._version_value() == 0 and not x.cpu().numpy().any()
