@@ -71,3 +71,24 @@ def test_setitem_with_a_value_that_does_not_broadcast_names_the_op_and_shapes():
     with pytest.raises(RuntimeError, match=r"__setitem__: a value of shape \(5,\) cannot be written into \(3, 4\)"):
         x[0] = mg.ones(5)
     assert x._version_value() == 0 and not x.cpu().numpy().any()
+
+
+def test_flip_copies_as_pytorchs_does():
+    x = mg.arange(6.0).reshape(2, 3)
+    for dims in ((0,), (0, 1), ()):
+        flipped = x.flip(dims)
+        flipped[0, 0] = -1.0
+        assert x[0, 0].item() == 0.0
+
+
+def test_a_one_operand_einsum_does_not_alias_its_operand():
+    # a write to the result must not change the operand behind autograd's back
+    x = mg.ones(2, 2, requires_grad=True)
+    y = x * 1
+    z = (y * y).sum()
+    with mg.no_grad():
+        for equation in ("ij->ji", "ii->i", "ij->ij"):
+            mg.einsum(equation, y).mul_(3)
+    z.backward()
+    np.testing.assert_array_equal(y.detach().cpu().numpy(), np.ones((2, 2)))
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), np.full((2, 2), 2.0))
