@@ -92,3 +92,14 @@ def test_a_one_operand_einsum_does_not_alias_its_operand():
     z.backward()
     np.testing.assert_array_equal(y.detach().cpu().numpy(), np.ones((2, 2)))
     np.testing.assert_array_equal(x.grad.cpu().numpy(), np.full((2, 2), 2.0))
+
+
+def test_float16_cumsum_var_and_std_accumulate_in_float32():
+    ones = mg.ones(4096, dtype=mg.float16)
+    assert ones.cumsum(0).dtype == mg.float16
+    assert ones.cumsum(0)[-1].item() == 4096.0  # float16 alone stalls at 2048
+    x = mg.arange(100.0).to(mg.float16)  # the sum of squared deviations overflows float16
+    assert x.var().dtype == mg.float16 and x.std().dtype == mg.float16
+    np.testing.assert_allclose(x.var().item(), np.arange(100.0).var(ddof=1), rtol=1e-3)
+    np.testing.assert_allclose(x.std().item(), np.arange(100.0).std(ddof=1), rtol=1e-3)
+    assert mg.tensor([True, False, True]).cumsum(0).dtype == mg.int64
