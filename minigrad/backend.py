@@ -490,7 +490,7 @@ def parallel(fn, size: int, like, cache_blocks: bool = False) -> None:
     global _pool
     on_cpu = isinstance(like, numpy.ndarray)
     parts = min(_threads, size, like.size // _PARALLEL_MIN) if on_cpu else 1
-    step = max(1, _BLOCK_BYTES * size // max(like.nbytes, 1)) if cache_blocks and on_cpu else size
+    step = max(1, _BLOCK_BYTES * size // max(like.nbytes, 1)) if cache_blocks and on_cpu else max(size, 1)
 
     def blocks(start, stop):
         for first in range(start, stop, step):

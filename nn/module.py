@@ -396,7 +396,7 @@ class Module:
 
     def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate: bool = True) -> Iterator:
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
             for name, value in getattr(module, table).items():
                 if value is None or (remove_duplicate and id(value) in seen):
@@ -435,13 +435,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Gradients to None, or (``set_to_none=False``) zeroed in place, as PyTorch does."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = mg.zeros_like(p.grad)
+            _zero_grad(p, set_to_none)
 
     def apply(self, fn) -> Module:
         """Call ``fn`` on every submodule (children first) and on self."""
@@ -788,3 +784,16 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+def _zero_grad(p, set_to_none: bool) -> None:
+    """``p.grad`` to None, or zeroed in place (a gradient recorded with create_graph is replaced
+    by detached zeros instead, cutting it from its graph)."""
+    if p.grad is None:
+        return
+    if set_to_none:
+        p.grad = None
+    elif p.grad.grad_fn is not None:
+        p.grad = mg.zeros_like(p.grad)
+    else:
+        p.grad.zero_()

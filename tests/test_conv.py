@@ -11,6 +11,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
+import nn
 
 rng = np.random.default_rng(0)
 
@@ -429,3 +430,27 @@ def test_border_pad_gradient_reaches_the_edge_once_per_copy():
 def test_bad_pad_arguments_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Conv2d(4, 6, 3, padding=1),
+        lambda: nn.Conv2d(4, 6, 3, stride=2, groups=2),
+        lambda: nn.Conv2d(4, 4, 3, groups=4),  # depthwise
+        lambda: nn.Conv2d(4, 8, 3, groups=4, padding="same"),
+        lambda: nn.Conv2d(4, 6, 1),  # pointwise
+        lambda: nn.Conv2d(4, 6, 3, padding=1, padding_mode="reflect"),
+        lambda: nn.ConvTranspose2d(4, 6, 3, stride=2),
+        lambda: nn.ConvTranspose2d(4, 4, 3, groups=4),
+    ],
+)
+def test_an_empty_batch_gives_an_empty_output_and_zero_weight_gradients(make):
+    """As PyTorch: N = 0 images give (0, O, OH, OW), and the weight and bias gradients are zeros."""
+    conv = make()
+    x = mg.randn(0, 4, 7, 8, requires_grad=True)
+    y = conv(x)
+    assert tuple(y.shape) == (0, *conv(mg.randn(1, 4, 7, 8)).shape[1:])
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 4, 7, 8)
+    assert not conv.weight.grad.cpu().numpy().any() and not conv.bias.grad.cpu().numpy().any()

@@ -68,6 +68,11 @@ CASES = [
     ("Conv2d", (3, 4, 3), dict(padding=1, bias=False), [_x(2, 3, 6, 6)]),
     ("Conv2d", (4, 8, 3), dict(stride=2, groups=2, dilation=2, padding=2), [_x(2, 4, 9, 9)]),
     ("Conv2d", (4, 8, 3), dict(groups=4, padding="same"), [_x(2, 4, 6, 6)]),
+    ("Conv2d", (3, 4, 3), dict(padding=(1, 2), padding_mode="reflect"), [_x(2, 3, 6, 7)]),
+    ("Conv2d", (3, 4, (2, 3)), dict(padding=2, stride=2, padding_mode="replicate"), [_x(2, 3, 6, 7)]),
+    ("Conv2d", (3, 4, 4), dict(padding="same", dilation=(1, 2), padding_mode="circular"), [_x(2, 3, 6, 7)]),
+    ("Conv1d", (3, 4, 3), dict(padding=2, padding_mode="circular"), [_x(2, 3, 9)]),
+    ("Conv1d", (3, 4, 4), dict(padding="same", padding_mode="reflect"), [_x(2, 3, 9)]),
     ("ConvTranspose2d", (4, 3, 3), dict(stride=2, padding=1, output_padding=1), [_x(2, 4, 5, 5)]),
     ("BatchNorm1d", (5,), {}, [_x(4, 5)]),
     ("BatchNorm2d", (3,), dict(momentum=0.2), [_x(4, 3, 5, 5)]),
@@ -99,6 +104,9 @@ CASES = [
     ("LSTM", (3, 4), dict(num_layers=2, bidirectional=True, batch_first=True), [_x(2, 5, 3)]),
     ("GRU", (3, 4), dict(bidirectional=True), [_x(5, 2, 3)]),
     ("GRU", (3, 4), {}, [_x(5, 3)]),  # unbatched
+    ("InstanceNorm2d", (3,), dict(affine=True), [_x(3, 4, 5)]),  # unbatched
+    ("MaxPool2d", (2,), {}, [_x(0, 3, 6, 6)]),  # an empty batch
+    ("AvgPool2d", (2,), {}, [_x(0, 3, 6, 6)]),
     ("RNNCell", (3, 4), {}, [_x(2, 3), _x(2, 4, seed=1)]),
     ("LSTMCell", (3, 4), {}, [_x(2, 3)]),
     ("GRUCell", (3, 4), {}, [_x(2, 3), _x(2, 4, seed=1)]),
@@ -299,6 +307,14 @@ def test_conv_layer_names_the_layer_and_shapes_on_wrong_channels():
     conv = nn.Conv2d(3, 8, 3)
     with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8.*3 channels.*\(2, 4, 9, 9\)"):
         conv(mg.randn(2, 4, 9, 9))
+
+
+def test_conv_padding_mode_is_checked():
+    with pytest.raises(ValueError, match=r"Conv2d: padding_mode must be one of .*'reflection'"):
+        nn.Conv2d(3, 8, 3, padding_mode="reflection")
+    with pytest.raises(ValueError, match=r"ConvTranspose2d: padding_mode must be one of \('zeros',\)"):
+        nn.ConvTranspose2d(3, 8, 3, padding_mode="reflect")
+    assert "padding_mode='circular'" in repr(nn.Conv1d(3, 8, 3, padding=1, padding_mode="circular"))
 
 
 def test_linear_names_the_layer_on_wrong_features():

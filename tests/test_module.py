@@ -175,6 +175,14 @@ def test_shared_parameters_are_counted_once():
     assert len(list(seq.parameters())) == 2
 
 
+def test_remove_duplicate_false_lists_shared_parameters_under_every_name():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    names = [name for name, _ in model.named_parameters(remove_duplicate=False)]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+
+
 def test_forward_hooks():
     net = nn.Linear(2, 2)
     seen = []
@@ -222,3 +230,26 @@ def test_training_steps_leave_no_tensors_alive():
     for _ in range(5):
         step()
     assert _live_tensors() == baseline
+
+
+@pytest.mark.parametrize("owner", ["module", "optimizer"])
+def test_zero_grad_without_none_zeroes_the_gradient_in_place(owner):
+    model = nn.Linear(3, 2)
+    model(mg.randn(4, 3)).sum().backward()
+    grad = model.weight.grad
+    if owner == "module":
+        model.zero_grad(set_to_none=False)
+    else:
+        nn.optim.SGD(model.parameters(), lr=0.1).zero_grad(set_to_none=False)
+    assert model.weight.grad is grad  # the same tensor, as PyTorch keeps it
+    assert not grad.cpu().numpy().any()
+
+
+def test_bad_groups_stride_and_step_size_are_named():
+    with pytest.raises(ValueError, match=r"Conv2d: groups must be a positive integer, got 0"):
+        nn.Conv2d(4, 6, 3, groups=0)
+    for pool in (nn.MaxPool2d(2, stride=0), nn.AvgPool2d(2, stride=0)):
+        with pytest.raises((ValueError, RuntimeError), match="stride"):
+            pool(mg.randn(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="StepLR: step_size must be a positive integer, got 0"):
+        nn.optim.lr_scheduler.StepLR(nn.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1), 0)

@@ -86,3 +86,11 @@ def test_parameters_to_vector_and_back():
         vector_to_parameters(mg.zeros(10), model.parameters())
     with pytest.raises(TypeError, match="expected a Tensor"):
         vector_to_parameters(np.zeros(11), model.parameters())
+
+
+def test_clip_grad_norm_nan_norm_makes_every_gradient_nan_as_pytorch():
+    params = with_grads()
+    params[1].grad.data[0] = np.nan
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(float(clip_grad_norm_(params, 1.0, foreach=True).data))
+    assert all(np.isnan(p.grad.detach().cpu().numpy()).all() for p in params)

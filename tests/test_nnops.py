@@ -216,6 +216,18 @@ def test_cross_entropy_mean_of_all_ignored_is_nan_and_sum_is_zero():
     assert F.cross_entropy(x, target, reduction="sum").item() == 0.0
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_all_ignored_mean_losses_give_zero_gradients_as_pytorch(smoothing, create_graph):
+    # PyTorch: the loss is 0/0 = nan, but no row contributes, so every gradient is 0 (not nan).
+    x = mg.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    target = mg.tensor(np.full((2, 4), -100))
+    (grad,) = mg.autograd.grad(F.cross_entropy(x, target, label_smoothing=smoothing), [x], create_graph=create_graph)
+    assert np.array_equal(grad.detach().cpu().numpy(), np.zeros((2, 3, 4)))
+    (grad,) = mg.autograd.grad(F.nll_loss(x, target), [x])
+    assert np.array_equal(grad.cpu().numpy(), np.zeros((2, 3, 4)))
+
+
 def test_cross_entropy_saves_probabilities_not_logits():
     x = mg.randn(4, 5, requires_grad=True)
     loss = F.cross_entropy(x, mg.tensor([0, 1, 2, 3]))

@@ -88,6 +88,8 @@ def convolve(x, weight, geometry: Geometry):
     xp = array_module(x)
     n, channels = x.shape[:2]
     out_channels, (oh, ow) = weight.shape[0], geometry.out_size
+    if n == 0:  # an empty batch: no windows to copy
+        return xp.zeros((0, out_channels, oh, ow), dtype=x.dtype)
     if _depthwise(channels, geometry):
         kernel = weight.reshape(channels, -1, *geometry.kernel)
         if kernel.shape[1] == 1 and geometry.stride == (1, 1):
@@ -155,6 +157,8 @@ def convolve_transpose(g, weight, geometry: Geometry):
     """g: (N, O, OH, OW), weight: (O, C / groups, kh, kw) -> (N, C, H, W): the adjoint of ``convolve``."""
     xp = array_module(g)
     n, channels = g.shape[0], weight.shape[1] * geometry.groups
+    if n == 0:
+        return xp.zeros((0, channels, *geometry.in_size), dtype=g.dtype)
     if _depthwise(channels, geometry):
         kernel = weight.reshape(channels, -1, *geometry.kernel)
         flipped = _flipped(geometry)
@@ -210,6 +214,8 @@ def convolve_weight(x, g, geometry: Geometry):
     """x: (N, C, H, W), g: (N, O, OH, OW) -> (O, C / groups, kh, kw): the weight gradient."""
     xp = array_module(x)
     channels, out_channels = x.shape[1], g.shape[1]
+    if x.shape[0] == 0:  # no image: no term in the sum
+        return xp.zeros((out_channels, channels // geometry.groups, *geometry.kernel), dtype=x.dtype)
     if _depthwise(channels, geometry):
         view = windows(pad(x, geometry), geometry)
         per_channel = _per_channel(g, channels)

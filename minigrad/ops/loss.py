@@ -163,8 +163,8 @@ class CrossEntropy(Function):
         grad_x = grad_target = None
         if grad_loss is not None:
             scale = grad_loss[..., None] if self.reduction == "none" else grad_loss
-            if self.reduction == "mean":
-                scale = scale / self.denominator
+            if self.reduction == "mean":  # every row ignored: every coefficient is 0, so is the gradient
+                scale = scale / (self.denominator or 1)
             if is_grad_enabled():
                 grad_x, grad_target = self.recorded_gradients(p, target, scale)
             else:
@@ -226,8 +226,8 @@ class NllLoss(Function):
     def backward(self, grad):
         xp = array_module(grad.data)
         scale = grad[..., None] if self.reduction == "none" else grad
-        if self.reduction == "mean":
-            scale = scale / self.denominator
+        if self.reduction == "mean":  # every row ignored: every coefficient is 0, so is the gradient
+            scale = scale / (self.denominator or 1)
         coefficient = xp.zeros(self.shape, grad.dtype)
         xp.put_along_axis(coefficient, self.target[..., None], -self.row_weight[..., None], -1)
         return Tensor._make(coefficient) * scale, None

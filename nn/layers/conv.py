@@ -27,14 +27,22 @@ class _ConvNd(Module):
     """Shared by every convolution: options, parameters and PyTorch's default initialisation.
 
     weight: (C_out, C_in / groups, *kernel), or (C_in, C_out / groups, *kernel) when transposed.
+    padding_mode: how the padding is filled: "zeros", or F.pad's "reflect", "replicate", "circular".
     """
 
     spatial_dims = 2
     transposed = False
+    padding_modes = ("zeros", "reflect", "replicate", "circular")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 device=None, dtype=None, output_padding=0):  # fmt: skip
+                 padding_mode="zeros", device=None, dtype=None, output_padding=0):  # fmt: skip
         super().__init__()
+        if padding_mode not in self.padding_modes:
+            raise ValueError(
+                f"{type(self).__name__}: padding_mode must be one of {self.padding_modes}, got {padding_mode!r}"
+            )
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{type(self).__name__}: groups must be a positive integer, got {groups!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) "
@@ -45,6 +53,7 @@ class _ConvNd(Module):
         self.kernel_size = _tuple(kernel_size, n)
         self.stride, self.dilation = _tuple(stride, n), _tuple(dilation, n)
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
+        self.padding_mode = padding_mode
         self.output_padding = _tuple(output_padding, n)
         shape = (in_channels, out_channels // groups) if self.transposed else (out_channels, in_channels // groups)
         factory = {"device": device, "dtype": dtype}
@@ -73,7 +82,21 @@ class _ConvNd(Module):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         return text
+
+    def _padded(self, x: mg.Tensor) -> tuple:
+        """x padded by padding_mode and the padding left for the convolution (all of it for "zeros")."""
+        if self.padding_mode == "zeros" or self.padding == "valid":
+            return x, self.padding
+        if self.padding == "same":  # PyTorch's split: the odd element of the padding goes after
+            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            sides = [(t // 2, t - t // 2) for t in totals]
+        else:
+            sides = [(p, p) for p in self.padding]
+        pad = [side for before_after in reversed(sides) for side in before_after]  # F.pad: the last dim first
+        return F.pad(x, pad, mode=self.padding_mode), 0
 
 
 class Conv1d(_ConvNd):
@@ -83,7 +106,8 @@ class Conv1d(_ConvNd):
 
     def forward(self, x: mg.Tensor) -> mg.Tensor:
         check_channels(self, x, 1, self.in_channels)
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._padded(x)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -91,18 +115,20 @@ class Conv2d(_ConvNd):
 
     def forward(self, x: mg.Tensor) -> mg.Tensor:
         check_channels(self, x, 2, self.in_channels)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._padded(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
     """x: (N, C_in, H, W) -> (N, C_out, H_out, W_out): the adjoint of Conv2d (its input gradient)."""
 
     transposed = True
+    padding_modes = ("zeros",)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, device=None, dtype=None):  # fmt: skip
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device, dtype,
-                         output_padding)  # fmt: skip
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device, dtype, output_padding)  # fmt: skip
 
     def forward(self, x: mg.Tensor, output_size=None) -> mg.Tensor:
         check_channels(self, x, 2, self.in_channels)
@@ -134,6 +160,8 @@ class DeformConv2d(_ConvNd):
 
     x: (N, C_in, H, W), offset: (N, 2*kh*kw, H_out, W_out), mask: (N, kh*kw, H_out, W_out).
     """
+
+    padding_modes = ("zeros",)
 
     def forward(self, x: mg.Tensor, offset: mg.Tensor, mask: mg.Tensor | None = None) -> mg.Tensor:
         check_channels(self, x, 2, self.in_channels)

@@ -166,7 +166,8 @@ class GroupNorm(Module):
 
 
 class InstanceNorm2d(Module):
-    """x: (N, C, H, W): statistics over the spatial dims of each sample's channel (no running statistics)."""
+    """x: (N, C, H, W) or (C, H, W): statistics over the spatial dims of each sample's channel (no running
+    statistics)."""
 
     def __init__(
         self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None, dtype=None
@@ -180,8 +181,13 @@ class InstanceNorm2d(Module):
         self.bias = Parameter(mg.zeros(num_features, **factory)) if affine else None
 
     def forward(self, x: mg.Tensor) -> mg.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise RuntimeError(f"{self}: expected input (N, {self.num_features}, H, W), got {tuple(x.shape)}")
+        if x.ndim not in (3, 4) or x.shape[-3] != self.num_features:
+            raise RuntimeError(
+                f"{self}: expected input (N, {self.num_features}, H, W) or ({self.num_features}, H, W), "
+                f"got {tuple(x.shape)}"
+            )
+        if x.ndim == 3:
+            return F.instance_norm(x[None], weight=self.weight, bias=self.bias, eps=self.eps)[0]
         return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
 
     def extra_repr(self) -> str:

@@ -12,7 +12,7 @@ class MaxPool1d(Module):
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = (
             kernel_size,
-            stride or kernel_size,
+            kernel_size if stride is None else stride,
             padding,
             dilation,
         )
@@ -42,7 +42,7 @@ class MaxPool2d(MaxPool1d):
 class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x: mg.Tensor) -> mg.Tensor:

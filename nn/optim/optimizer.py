@@ -15,6 +15,7 @@ import copy
 import minigrad as mg
 from minigrad import backend
 from minigrad.tensor import Tensor
+from nn.module import _zero_grad
 
 
 class Optimizer:
@@ -69,10 +70,11 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: Invalid weight_decay value: {group['weight_decay']}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Gradients to None, or (``set_to_none=False``) zeroed in place, as PyTorch does: a
+        reference to ``p.grad`` kept elsewhere sees the zeros."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    p.grad = None if set_to_none else mg.zeros_like(p.grad)
+                _zero_grad(p, set_to_none)
 
     @mg.no_grad()
     def step(self, closure=None):

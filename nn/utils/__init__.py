@@ -26,8 +26,12 @@ def _grads(parameters) -> list:
 
 
 @mg.no_grad()
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
-    """Scale all gradients together so that their joint norm is at most max_norm; returns the norm before."""
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach: bool | None = None) -> Tensor:  # fmt: skip
+    """Scale all gradients together so that their joint norm is at most max_norm; returns the norm
+    before. A nan norm (without ``error_if_nonfinite``) makes every gradient nan, as in PyTorch.
+    ``foreach``: PyTorch's switch to fused kernels, accepted; the norms are one reduction per
+    gradient either way."""
     grads = _grads(parameters)
     if not grads:
         return mg.tensor(0.0)
@@ -41,8 +45,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
             f"clip_grad_norm_: the total norm of order {norm_type} for gradients from `parameters` is non-finite "
             f"({total}), so it cannot be clipped"
         )
-    scale = min(max_norm / (total + 1e-6), 1.0)
-    if scale < 1.0:
+    scale = max_norm / (total + 1e-6)
+    if not scale >= 1.0:  # nan too
         for g in grads:
             g.data *= scale
             g._bump_version()
