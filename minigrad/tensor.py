@@ -278,7 +278,13 @@ class Tensor:
     def _write(self, name: str, index, value) -> None:
         if not backend.is_writeable(self.data):
             raise RuntimeError(f"{name}: this tensor is a read-only view (from expand); clone() it first")
-        self.data[index] = value
+        try:
+            self.data[index] = value
+        except ValueError as error:  # a value that does not broadcast to the indexed part
+            shape = tuple(getattr(value, "shape", ()))
+            raise RuntimeError(
+                f"{name}: a value of shape {shape} cannot be written into {tuple(self.shape)}: {error}"
+            ) from error
         self._bump_version()
 
     def __setitem__(self, index, value) -> None:
@@ -379,10 +385,10 @@ Tensor.__abs__ = _ew.abs
 Tensor.__getitem__ = _ix.getitem
 Tensor.__eq__, Tensor.__ne__ = _nd.eq, _nd.ne
 Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = _nd.lt, _nd.le, _nd.gt, _nd.ge
-Tensor.__and__, Tensor.__or__, Tensor.__xor__ = _nd.logical_and, _nd.logical_or, _nd.logical_xor
-Tensor.__invert__ = _nd.logical_not
-Tensor.__floordiv__ = _nd.floor_divide
-Tensor.__mod__ = _nd.remainder
+Tensor.__and__, Tensor.__or__, Tensor.__xor__ = _nd.bitwise_and, _nd.bitwise_or, _nd.bitwise_xor
+Tensor.__invert__ = _nd.bitwise_not
+Tensor.__floordiv__, Tensor.__rfloordiv__ = _nd.floor_divide, _reflected(_nd.floor_divide)
+Tensor.__mod__, Tensor.__rmod__ = _nd.remainder, _reflected(_nd.remainder)
 
 # Methods: x.exp() is mg.exp(x).
 for _module, _names in (

@@ -509,3 +509,14 @@ def test_a_training_step_leaves_no_tensors_alive():
     finally:
         gc.enable()
     assert after == before, f"{after - before} tensors left alive by 3 steps"
+
+
+def test_clamp_with_tensor_bounds_routes_the_gradient_as_pytorch_does():
+    # ties with a bound give the whole gradient to the input; where min > max, max wins
+    x, low, high = leaf([0.0, 1.0, 2.0, 3.0, 0.5]), leaf([1.0] * 5), leaf([2.0, 2.0, 2.0, 0.0, 0.0])
+    out = x.clamp(low, high)
+    out.backward(mg.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=mg.float64))
+    np.testing.assert_array_equal(out.detach().cpu().numpy(), [1.0, 1.0, 2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [0.0, 2.0, 3.0, 0.0, 0.0])
+    np.testing.assert_array_equal(low.grad.cpu().numpy(), [1.0, 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(high.grad.cpu().numpy(), [0.0, 0.0, 0.0, 4.0, 5.0])

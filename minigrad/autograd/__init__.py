@@ -399,7 +399,8 @@ class Function:
                 results.append(Tensor._make(data, grad, fn if grad else None, i))
         else:
             raw = (out,)
-            plain = type(out) is _NDARRAY and out.dtype is not _FLOAT64  # already what _as_output would give
+            # already what _as_output would give
+            plain = type(out) is _NDARRAY and out.dtype is not _FLOAT64 and out.dtype is not _FLOAT16
             data = out if plain else _as_output(out, inputs, cls.exact_dtype)
             grad = record and data.dtype.kind == "f"
             results = (Tensor._make(data, grad, fn if grad else None, 0),)
@@ -416,7 +417,7 @@ class Function:
         return results[0] if len(results) == 1 else tuple(results)
 
 
-_NDARRAY, _FLOAT64 = backend.numpy.ndarray, backend.float64
+_NDARRAY, _FLOAT64, _FLOAT16 = backend.numpy.ndarray, backend.float64, backend.float16
 _NUMBERS = (bool, int, float)
 
 
@@ -424,10 +425,13 @@ def _as_output(data, inputs, exact_dtype):
     """An op's raw result as an array of the dtype PyTorch would give."""
     if type(data) is not _NDARRAY and not backend.is_array(data):  # a NumPy scalar or a Python number
         data = backend.array_module(next((x.data for x in inputs if isinstance(x, Tensor)), None)).asarray(data)
-    if data.dtype is _FLOAT64 and not exact_dtype and backend.get_default_dtype() is not _FLOAT64:
-        # A Python float or an integer input must not promote the result to float64.
-        if not any(isinstance(x, Tensor) and x.data.dtype is _FLOAT64 for x in inputs):
-            data = data.astype(backend.get_default_dtype())
+    if (data.dtype is _FLOAT64 or data.dtype is _FLOAT16) and not exact_dtype:
+        # NumPy widens an integer with a float16 or a Python float to float64, and gives a
+        # bool's log in float16; PyTorch keeps the widest floating-point input's dtype, and
+        # takes the default dtype when no input is floating point.
+        floats = [x.data.dtype for x in inputs if isinstance(x, Tensor) and x.data.dtype.kind == "f"]
+        if data.dtype not in floats:
+            data = data.astype(max(floats, key=lambda d: d.itemsize) if floats else backend.get_default_dtype())
     return data
 
 

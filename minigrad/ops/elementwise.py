@@ -404,8 +404,10 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input if min is None else maximum(input, min)
-        return out if max is None else minimum(out, max)
+        # PyTorch's gradient: to input where min <= input <= max (bounds included, no sharing
+        # at ties), else to the bound that was taken; max wins where min > max
+        out = input if min is None else where(input < min, min, input)
+        return out if max is None else where(out > max, max, out)
     return Clamp.apply(input, low=min, high=max)
 
 

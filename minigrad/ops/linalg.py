@@ -54,7 +54,11 @@ class Einsum(Function):
         self.shapes = [op.shape for op in operands]
         self.save_for_backward(*operands)
         equation = ",".join(inputs) + "->" + output
-        return array_module(operands[0]).einsum(equation, *operands, optimize=len(operands) > 2)
+        xp = array_module(operands[0])
+        out = xp.einsum(equation, *operands, optimize=len(operands) > 2)
+        # NumPy returns a view of a lone operand ("ij->ji", "ii->i"); a write to it would change
+        # the operand behind autograd's back (no shared version counter), so it gets its own memory
+        return out.copy() if len(operands) == 1 and xp.may_share_memory(out, operands[0]) else out
 
     def backward(self, grad):
         operands = self.saved_tensors

@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 
 from minigrad import backend
+from minigrad.autograd import _as_output
 from minigrad.backend import array_module
 from minigrad.ops._dims import normalize_dim
 from minigrad.tensor import Tensor
@@ -24,9 +25,7 @@ def _no_grad_op(name: str, array_fn):
         except (ValueError, TypeError) as error:
             shapes = ", ".join(str(tuple(a.shape)) for a in arrays if hasattr(a, "shape"))
             raise RuntimeError(f"{name}: {error} (shapes {shapes})") from error
-        if not backend.is_array(out):
-            out = array_module(next((a for a in arrays if backend.is_array(a)), None)).asarray(out)
-        return Tensor._make(out)
+        return Tensor._make(_as_output(out, args, exact_dtype=False))
 
     op.__name__ = name
     return op
@@ -54,10 +53,14 @@ lt = _no_grad_op("lt", operator.lt)
 le = _no_grad_op("le", operator.le)
 gt = _no_grad_op("gt", operator.gt)
 ge = _no_grad_op("ge", operator.ge)
-logical_and = _no_grad_op("logical_and", operator.and_)
-logical_or = _no_grad_op("logical_or", operator.or_)
-logical_xor = _no_grad_op("logical_xor", operator.xor)
-logical_not = _no_grad_op("logical_not", operator.invert)
+logical_and = _no_grad_op("logical_and", _xp("logical_and"))
+logical_or = _no_grad_op("logical_or", _xp("logical_or"))
+logical_xor = _no_grad_op("logical_xor", _xp("logical_xor"))
+logical_not = _no_grad_op("logical_not", _xp("logical_not"))
+bitwise_and = _no_grad_op("bitwise_and", operator.and_)
+bitwise_or = _no_grad_op("bitwise_or", operator.or_)
+bitwise_xor = _no_grad_op("bitwise_xor", operator.xor)
+bitwise_not = _no_grad_op("bitwise_not", operator.invert)
 floor_divide = _no_grad_op("floor_divide", operator.floordiv)
 remainder = _no_grad_op("remainder", operator.mod)
 isnan = _no_grad_op("isnan", _xp("isnan"))
@@ -65,10 +68,17 @@ isinf = _no_grad_op("isinf", _xp("isinf"))
 isfinite = _no_grad_op("isfinite", _xp("isfinite"))
 argmax = _no_grad_op("argmax", _arg_extremum("argmax"))
 argmin = _no_grad_op("argmin", _arg_extremum("argmin"))
-argsort = _no_grad_op("argsort", lambda x, dim=-1, descending=False: _argsort(x, dim, descending))
+argsort = _no_grad_op("argsort", lambda x, dim=-1, descending=False, stable=False: _argsort(x, dim, descending))
 
 
 def _argsort(x, dim, descending):
+    """Always stable. Descending sorts the reversed array ascending and reverses the order
+    back, so that ties keep their first-come order and NaN comes first, as the largest
+    (negating would overflow the smallest integer and fails on bool)."""
     xp = array_module(x)
-    order = xp.argsort(-x if descending else x, axis=dim, kind="stable")
-    return order.astype(backend.int64, copy=False)
+    if x.ndim == 0:
+        return xp.zeros((), dtype=backend.int64)
+    if not descending:
+        return xp.argsort(x, axis=dim, kind="stable").astype(backend.int64, copy=False)
+    order = xp.flip(xp.argsort(xp.flip(x, axis=dim), axis=dim, kind="stable"), axis=dim)
+    return (x.shape[dim] - 1 - order).astype(backend.int64, copy=False)

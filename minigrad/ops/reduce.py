@@ -32,11 +32,15 @@ def _accumulating(x):
     return backend.float32 if x.dtype == backend.float16 else None
 
 
+def _back_to_half(out, x):
+    """A result accumulated in float32 (see ``_accumulating``) back in float16."""
+    return out.astype(x.dtype) if x.dtype == backend.float16 else out
+
+
 class Sum(Function):
     def forward(self, x, dims, keepdim):
         self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
-        out = x.sum(axis=dims, keepdims=keepdim, dtype=_accumulating(x))
-        return out.astype(x.dtype, copy=False) if x.dtype == backend.float16 else out
+        return _back_to_half(x.sum(axis=dims, keepdims=keepdim, dtype=_accumulating(x)), x)
 
     def backward(self, grad):
         return _spread(grad, self.shape, self.dims, self.keepdim)
@@ -61,7 +65,7 @@ class Var(Function):
         self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
         self.divisor = _divisor(x, dims, correction)
         self.save_for_backward(x)
-        return _variance(x, dims, self.divisor, keepdim)
+        return _variance(x, dims, self.divisor, keepdim).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
@@ -76,7 +80,7 @@ class Std(Function):
     def forward(self, x, dims, correction, keepdim):
         self.shape, self.dims, self.keepdim = x.shape, dims, keepdim
         self.divisor = _divisor(x, dims, correction)
-        out = array_module(x).sqrt(_variance(x, dims, self.divisor, keepdim))
+        out = array_module(x).sqrt(_variance(x, dims, self.divisor, keepdim)).astype(x.dtype, copy=False)
         self.save_for_backward(x, out)
         return out
 
@@ -93,7 +97,9 @@ def _divisor(x, dims, correction) -> int:
 
 
 def _variance(x, dims, divisor, keepdim):
+    """In float32 for a float16 ``x`` (the sum of squares would overflow)."""
     xp = array_module(x)
+    x = x.astype(_accumulating(x) or x.dtype, copy=False)
     centered = x - x.mean(axis=dims, keepdims=True) if x.size else x
     with backend.numpy.errstate(divide="ignore", invalid="ignore"):  # divisor 0 gives nan or inf, as in PyTorch
         return xp.true_divide((centered * centered).sum(axis=dims, keepdims=keepdim), divisor)
@@ -179,7 +185,7 @@ def _product_of_others(x: Tensor, dim) -> Tensor:
 class Cumsum(Function):
     def forward(self, x, dim):
         self.dim = dim
-        return array_module(x).cumsum(x, axis=dim)
+        return _back_to_half(array_module(x).cumsum(x, axis=dim, dtype=_accumulating(x)), x)
 
     def backward(self, grad):
         return grad.flip(self.dim).cumsum(self.dim).flip(self.dim)

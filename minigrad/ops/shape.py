@@ -106,11 +106,11 @@ def _zeros_like_grad(grads, shape):
 
 
 class Flip(Function):
-    view = True
+    """A copy, as PyTorch's flip (NumPy's flip is a view)."""
 
     def forward(self, x, dims):
         self.dims = dims
-        return array_module(x).flip(x, axis=dims)
+        return array_module(x).flip(x, axis=dims).copy()
 
     def backward(self, grad):
         return grad.flip(self.dims)
@@ -304,7 +304,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 
 def flip(input: Tensor, dims) -> Tensor:
     dims = normalize_dims(dims, input.ndim, "flip", reduction=False)
-    return Flip.apply(input, dims=dims) if dims else input
+    return Flip.apply(input, dims=dims)
 
 
 def _need_matrix(input, name):
