@@ -65,7 +65,7 @@ from minigrad.ops.elementwise import (
     tanh,
     where,
 )
-from minigrad.ops.index import gather, index_select, masked_fill, scatter_add
+from minigrad.ops.index import gather, index_select, masked_fill, scatter_add, sort, topk
 from minigrad.ops.linalg import bmm, einsum, matmul, mm
 from minigrad.ops.nondiff import (
     argmax,
@@ -84,7 +84,7 @@ from minigrad.ops.nondiff import (
     lt,
     ne,
 )
-from minigrad.ops.reduce import amax, amin, cumsum, logsumexp, max, mean, min, prod, std, sum, sum_to, var
+from minigrad.ops.reduce import amax, amin, cumprod, cumsum, logsumexp, max, mean, min, prod, std, sum, sum_to, var
 from minigrad.ops.shape import (
     cat,
     chunk,
@@ -97,10 +97,12 @@ from minigrad.ops.shape import (
     permute,
     repeat,
     reshape,
+    roll,
     split,
     squeeze,
     stack,
     transpose,
+    tile,
     tril,
     triu,
     unbind,

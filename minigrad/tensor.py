@@ -397,13 +397,13 @@ for _module, _names in (
         "add sub mul div neg pow exp log sqrt rsqrt abs sin cos tanh erf erfc sigmoid relu clamp "
         "maximum minimum sign floor ceil round clone",
     ),
-    (_rd, "sum mean var std max min amax amin logsumexp prod cumsum sum_to"),
+    (_rd, "sum mean var std max min amax amin logsumexp prod cumsum cumprod sum_to"),
     (
         _sh,
         "reshape view flatten transpose permute squeeze unsqueeze expand expand_as repeat "
-        "contiguous split chunk unbind flip tril triu",
+        "contiguous split chunk unbind flip roll tile tril triu",
     ),
-    (_ix, "gather scatter_add masked_fill index_select"),
+    (_ix, "gather scatter_add masked_fill index_select sort topk"),
     (_la, "matmul"),
     (_nd, "eq ne lt le gt ge argmax argmin isnan isinf isfinite logical_not"),
 ):

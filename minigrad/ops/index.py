@@ -1,4 +1,5 @@
-"""Indexing: x[index], gather, scatter_add, masked_fill, index_put.
+"""Indexing: x[index], gather, scatter_add, masked_fill, index_put, and sort/topk (a gather
+at the sorting indices, so their gradient is gather's).
 
 Reading at an index and adding into zeros at that index are each other's gradient
 (``Index`` and ``IndexScatter``; ``Gather`` and ``ScatterAdd``). Repeated indices
@@ -7,12 +8,17 @@ accumulate, because the scatter side adds (``backend.scatter_add``).
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from minigrad import backend
 from minigrad.autograd import Function
 from minigrad.backend import array_module
 from minigrad.ops._dims import normalize_dim
 from minigrad.ops.elementwise import where
+from minigrad.ops.nondiff import argsort
 from minigrad.tensor import Tensor
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 
@@ -157,3 +163,27 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
     """``value`` where ``mask`` is True, ``input`` elsewhere."""
     out = where(mask, value, input)
     return out if out.dtype == input.dtype else out.to(input.dtype)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """(values, indices) sorted along ``dim``. Always stable: ties keep their order (NaN sorts
+    as the largest). The gradient goes back to each value's index."""
+    d = normalize_dim(dim, input.ndim, "sort")
+    indices = argsort(input, d, descending=descending)
+    if input.ndim == 0:
+        return ValuesIndices(input.clone(), indices)
+    return ValuesIndices(Gather.apply(input, dim=d, index=indices.data), indices)
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+    """(values, indices) of the ``k`` largest (``largest=False``: smallest) elements along
+    ``dim``, always in sorted order; ties go to the earlier index."""
+    d = normalize_dim(dim, input.ndim, "topk")
+    size = input.shape[d] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"topk: selected index k out of range (k={k}, dim {d} has size {size})")
+    indices = argsort(input, d, descending=largest)
+    if input.ndim == 0:
+        return ValuesIndices(input.clone(), indices)
+    indices = indices[(slice(None),) * d + (slice(0, k),)]
+    return ValuesIndices(Gather.apply(input, dim=d, index=indices.data), indices)

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, var/std, max/min, logsumexp, prod, cumsum, and sum_to.
+"""Reductions: sum, mean, var/std, max/min, logsumexp, prod, cumsum/cumprod, and sum_to.
 
 Every reduction's gradient is the incoming gradient spread back over the reduced dims
 (``_spread``), times a local factor.
@@ -176,10 +176,14 @@ def _product_of_others(x: Tensor, dim) -> Tensor:
     """``out[i]`` = the product of every ``x[j]``, ``j != i``, along ``dim`` (exact with zeros)."""
     if dim is None:
         return _product_of_others(x.reshape(-1), 0).reshape(x.shape)
-    n = x.shape[dim]
+    return _one_at_each(x, dim).prod(-1).transpose(dim, -1)
+
+
+def _one_at_each(x: Tensor, dim: int) -> Tensor:
+    """``out[..., i, k]`` = ``x[k]`` along ``dim`` (moved last), but 1 where ``k == i``: (..., n, n)."""
     moved = x.transpose(dim, -1).unsqueeze(-2)  # (..., 1, n)
-    eye = array_module(x.data).eye(n, dtype=bool)
-    return where(Tensor._make(eye), 1.0, moved).prod(-1).transpose(dim, -1)
+    eye = array_module(x.data).eye(x.shape[dim], dtype=bool)
+    return where(Tensor._make(eye), 1.0, moved)
 
 
 class Cumsum(Function):
@@ -189,6 +193,32 @@ class Cumsum(Function):
 
     def backward(self, grad):
         return grad.flip(self.dim).cumsum(self.dim).flip(self.dim)
+
+
+class Cumprod(Function):
+    """``out[j]`` = the product of ``x[k]``, ``k <= j``, along ``dim``.
+
+    ``grad_x[i]`` = sum over ``j >= i`` of ``grad[j] * out[j] / x[i]``. Dividing by ``x`` is
+    exact only without zeros; with any zero, the product of the other factors is built
+    directly (``_one_at_each``), exact at the cost of ``n`` times the memory."""
+
+    def forward(self, x, dim):
+        self.dim = dim
+        out = _back_to_half(array_module(x).cumprod(x, axis=dim, dtype=_accumulating(x)), x)
+        self.save_for_backward(x, out)
+        return out
+
+    def backward(self, grad):
+        x, out = self.saved_tensors
+        d = self.dim
+        if (x.data != 0).all():
+            return (grad * out).flip(d).cumsum(d).flip(d) / x
+        # others[..., i, j]: the product of x[k], k <= j, k != i (dim moved last)
+        others = _one_at_each(x, d).cumprod(-1)
+        xp = array_module(x.data)
+        later = Tensor._make(xp.triu(xp.ones(others.shape[-2:], dtype=bool)))  # True where j >= i
+        moved = grad.transpose(d, -1).unsqueeze(-2)  # (..., 1, n_j)
+        return where(later, moved * others, 0.0).sum(-1).transpose(d, -1)
 
 
 class SumTo(Function):
@@ -287,6 +317,14 @@ def cumsum(input: Tensor, dim: int) -> Tensor:
     if input.ndim == 0:
         return input.clone()
     return Cumsum.apply(input, dim=dim)
+
+
+def cumprod(input: Tensor, dim: int) -> Tensor:
+    """The cumulative product along ``dim``; its gradient is exact with zeros in ``input``."""
+    dim = normalize_dim(dim, input.ndim, "cumprod")
+    if input.ndim == 0:
+        return input.clone()
+    return Cumprod.apply(input, dim=dim)
 
 
 def sum_to(input: Tensor, shape) -> Tensor:

@@ -1,4 +1,4 @@
-"""Shape ops: reshape, permute, expand, repeat, cat/split, flip, triangles.
+"""Shape ops: reshape, permute, expand, repeat/tile, cat/split, flip/roll, triangles.
 
 Most return views of their input (no copy), so they share its version counter: an
 in-place change through one is seen by the other.
@@ -114,6 +114,17 @@ class Flip(Function):
 
     def backward(self, grad):
         return grad.flip(self.dims)
+
+
+class Roll(Function):
+    """Shift the elements by ``shifts[i]`` along ``dims[i]``, wrapping around the end."""
+
+    def forward(self, x, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        return array_module(x).roll(x, shifts, axis=dims)
+
+    def backward(self, grad):
+        return Roll.apply(grad, shifts=tuple(-s for s in self.shifts), dims=self.dims)
 
 
 class _Triangle(Function):
@@ -241,6 +252,12 @@ def repeat(input: Tensor, *repeats) -> Tensor:
     return Repeat.apply(input, repeats=repeats)
 
 
+def tile(input: Tensor, *dims) -> Tensor:
+    """``repeat``, but a ``dims`` shorter than ``input.ndim`` is padded with leading 1s."""
+    dims = _sizes(dims)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
+
+
 def contiguous(input: Tensor) -> Tensor:
     if input.data.flags.c_contiguous:
         return input
@@ -305,6 +322,21 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 def flip(input: Tensor, dims) -> Tensor:
     dims = normalize_dims(dims, input.ndim, "flip", reduction=False)
     return Flip.apply(input, dims=dims)
+
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    """Shift by ``shifts`` along ``dims`` (ints or equal-length tuples), wrapping around;
+    with ``dims=None``, along the flattened tensor, then reshaped back."""
+    shifts = tuple(int(s) for s in shifts) if isinstance(shifts, (tuple, list)) else (int(shifts),)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: 0")
+        return Roll.apply(input.reshape(-1), shifts=shifts, dims=(0,)).reshape(input.shape)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
+    dims = tuple(normalize_dim(d, input.ndim, "roll") for d in dims)
+    return Roll.apply(input, shifts=shifts, dims=dims)
 
 
 def _need_matrix(input, name):
