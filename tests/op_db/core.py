@@ -262,6 +262,16 @@ def _np_prod(x, dim=None, keepdim=False):
 
 
 @st.composite
+def _cumprod_samples(draw, min_side=0):
+    x = draw(t(mgt.shapes(0, 3, min_side, 4), low=-1.5, high=1.5, avoid=(0.0,), margin=0.1))
+    return Sample((x,), {"dim": draw(mgt.dims(x.ndim))})
+
+
+def _np_cumprod(x, dim):
+    return np.cumprod(x, axis=dim) if x.ndim else x
+
+
+@st.composite
 def _sum_to_samples(draw):
     target = draw(mgt.shapes(0, 3, 1, 3))
     stretched = tuple(s if s != 1 else draw(st.integers(1, 3)) for s in target)
@@ -319,6 +329,9 @@ REDUCTIONS = [
         t().flatmap(lambda x: mgt.dims(x.ndim).map(lambda d: Sample((x, d)))),
         lambda x, dim: np.cumsum(x, axis=dim) if x.ndim else x,
     ),
+    # Like prod: factors kept away from 0 here, exact zeros (one or several) in their own entry
+    OpInfo("cumprod", mg.cumprod, _cumprod_samples(), _np_cumprod),
+    OpInfo("cumprod_with_zeros", mg.cumprod, _cumprod_samples(min_side=2).map(_with_zeros), _np_cumprod),
     OpInfo("sum_to", mg.sum_to, _sum_to_samples(), _np_sum_to),
 ]
 
@@ -431,6 +444,32 @@ def _flip_samples(draw):
 
 
 @st.composite
+def _roll_samples(draw):
+    """Negative and overlong shifts; dims None (the flattened tensor), an int, or a tuple
+    that may name a dim twice (its shifts add up)."""
+    x = draw(t(mgt.shapes(0, 3, 0, 4)))
+    shift = st.integers(-6, 6)
+    kind = draw(st.sampled_from(["flat", "int", "tuple"] if x.ndim else ["flat"]))
+    if kind == "flat":
+        return Sample((x, draw(shift)))
+    if kind == "int":
+        return Sample((x, draw(shift), draw(mgt.dims(x.ndim))))
+    dims = tuple(draw(st.lists(mgt.dims(x.ndim), min_size=1, max_size=3)))
+    return Sample((x, tuple(draw(shift) for _ in dims), dims))
+
+
+def _np_roll(x, shifts, dims=None):
+    return np.roll(x, shifts, axis=dims)
+
+
+@st.composite
+def _tile_samples(draw):
+    """``dims`` shorter than, as long as, or longer than ``x.ndim``; zeros empty the result."""
+    x = draw(t(mgt.shapes(0, 3, 1, 3)))
+    return Sample((x, tuple(draw(st.lists(st.integers(0, 3), max_size=x.ndim + 2)))))
+
+
+@st.composite
 def _triangle_samples(draw):
     x = draw(t(mgt.shapes(2, 3, 1, 4)))
     return Sample((x,), {"diagonal": draw(st.integers(-2, 2))})
@@ -493,6 +532,8 @@ SHAPE_OPS = [
         lambda x, d: tuple(np.moveaxis(x, d, 0)),
     ),
     OpInfo("flip", mg.flip, _flip_samples(), lambda x, dims: np.flip(x, axis=tuple(dims))),
+    OpInfo("roll", mg.roll, _roll_samples(), _np_roll),
+    OpInfo("tile", mg.tile, _tile_samples(), np.tile),
     OpInfo("tril", mg.tril, _triangle_samples(), lambda x, diagonal: np.tril(x, diagonal)),
     OpInfo("triu", mg.triu, _triangle_samples(), lambda x, diagonal: np.triu(x, diagonal)),
     OpInfo("movedim", mg.movedim, _movedim_samples(), np.moveaxis),
@@ -587,7 +628,60 @@ def _np_index_scatter(values, index, shape):
     return out
 
 
+_FEW_VALUES = st.sampled_from([-1.0, 0.0, 0.5, 2.0])
+
+
+@st.composite
+def _sort_samples(draw, ties=False, topk=False):
+    """Distinct values (for the gradient), or ``ties=True``: a few values drawn again and
+    again, for the order of ties (forward only)."""
+    shape = draw(mgt.shapes(0, 3, 0, 4))
+    if ties:
+        x = mg.tensor(draw(hnp.arrays(np.float64, shape, elements=_FEW_VALUES)))
+    else:
+        x = draw(t(shape, distinct=True))
+    dim = draw(mgt.dims(x.ndim))
+    if not topk:
+        return Sample((x,), {"dim": dim, "descending": draw(st.booleans())})
+    size = x.shape[dim] if x.ndim else 1
+    return Sample((x, draw(st.integers(0, size))), {"dim": dim, "largest": draw(st.booleans())})
+
+
+def _np_sort(x, dim=-1, descending=False):
+    """Stable: ties keep their order in both directions (argsort of -x for descending)."""
+    if x.ndim == 0:
+        return x, np.int64(0)
+    order = np.argsort(-x if descending else x, axis=dim, kind="stable")
+    return np.take_along_axis(x, order, axis=dim), order
+
+
+def _np_topk(x, k, dim=-1, largest=True):
+    values, order = _np_sort(x, dim, descending=largest)
+    if x.ndim == 0:
+        return values, order
+    first_k = (slice(None),) * (dim % x.ndim) + (slice(0, k),)
+    return values[first_k], order[first_k]
+
+
 INDEX_OPS = [
+    OpInfo("sort", lambda x, **kw: tuple(mg.sort(x, **kw)), _sort_samples(), _np_sort),
+    OpInfo("topk", lambda x, k, **kw: tuple(mg.topk(x, k, **kw)), _sort_samples(topk=True), _np_topk),
+    OpInfo(
+        "sort_ties",
+        lambda x, **kw: tuple(mg.sort(x, **kw)),
+        _sort_samples(ties=True),
+        _np_sort,
+        grad=False,
+        gradgrad=False,
+    ),
+    OpInfo(
+        "topk_ties",
+        lambda x, k, **kw: tuple(mg.topk(x, k, **kw)),
+        _sort_samples(ties=True, topk=True),
+        _np_topk,
+        grad=False,
+        gradgrad=False,
+    ),
     OpInfo("getitem", lambda x, index: x[index], _getitem_samples(), lambda x, index: x[index]),
     OpInfo(
         "index_put",
