@@ -178,7 +178,9 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """(values, indices) of the ``k`` largest (``largest=False``: smallest) elements along
     ``dim``, always in sorted order; ties go to the earlier index."""
-    d = normalize_dim(dim, input.ndim, "topk")
+    if not hasattr(k, "__index__"):
+        raise TypeError(f"topk: k must be an int, got {type(k).__name__}")
+    k, d = k.__index__(), normalize_dim(dim, input.ndim, "topk")
     size = input.shape[d] if input.ndim else 1
     if not 0 <= k <= size:
         raise RuntimeError(f"topk: selected index k out of range (k={k}, dim {d} has size {size})")

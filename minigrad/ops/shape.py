@@ -255,6 +255,8 @@ def repeat(input: Tensor, *repeats) -> Tensor:
 def tile(input: Tensor, *dims) -> Tensor:
     """``repeat``, but a ``dims`` shorter than ``input.ndim`` is padded with leading 1s."""
     dims = _sizes(dims)
+    if any(n < 0 for n in dims):
+        raise RuntimeError(f"tile: dims must be non-negative, got {dims}")
     return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
 
 
@@ -327,7 +329,10 @@ def flip(input: Tensor, dims) -> Tensor:
 def roll(input: Tensor, shifts, dims=None) -> Tensor:
     """Shift by ``shifts`` along ``dims`` (ints or equal-length tuples), wrapping around;
     with ``dims=None``, along the flattened tensor, then reshaped back."""
-    shifts = tuple(int(s) for s in shifts) if isinstance(shifts, (tuple, list)) else (int(shifts),)
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    if not all(hasattr(s, "__index__") for s in shifts):
+        raise TypeError(f"roll: shifts must be ints, got {shifts}")
+    shifts = tuple(s.__index__() for s in shifts)
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: 0")
