@@ -172,14 +172,14 @@ def _format_stack(stack) -> str:
     return "".join(traceback.format_list(stack)) if stack else "  (no frames outside minigrad)\n"
 
 
-def _non_finite(array, inf: bool = True) -> str | None:
-    """'nan', 'inf' (only looked for when ``inf``) or None for a floating array."""
+def _non_finite(array) -> str | None:
+    """'nan', 'inf' or None for a floating array."""
     if array.dtype.kind not in "fc":
         return None
     xp = backend.array_module(array)
     if bool(xp.isnan(array).any()):
         return "nan"
-    return "inf" if inf and bool(xp.isinf(array).any()) else None
+    return "inf" if bool(xp.isinf(array).any()) else None
 
 
 def _infinite_constant(value) -> bool:
@@ -193,12 +193,14 @@ def _check_forward(fn, inputs, params, outputs) -> None:
     fn._anomaly_stack = stack = _user_stack()
     if not _anomaly_check_nan:
         return
-    carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
-                if isinstance(x, Tensor) and (b := _non_finite(x.data))]  # fmt: skip
-    given_inf = any(_infinite_constant(x) for x in (*inputs, *params.values())) or any("inf" in c for c in carriers)
     for i, out in enumerate(outputs):
-        bad = _non_finite(out, inf=not given_inf)
-        if bad is None:
+        bad = _non_finite(out)
+        if bad is None:  # the common case: the inputs need no scan
+            continue
+        carriers = [f"input {k} holds {b}" for k, x in enumerate(inputs)
+                    if isinstance(x, Tensor) and (b := _non_finite(x.data))]  # fmt: skip
+        given_inf = any(_infinite_constant(x) for x in (*inputs, *params.values())) or any("inf" in c for c in carriers)
+        if bad == "inf" and given_inf:
             continue
         source = "; ".join(carriers) if carriers else "every input is finite"
         raise RuntimeError(
